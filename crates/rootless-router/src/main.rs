@@ -1,0 +1,2 @@
+//! The `rootless-router` binary.
+fn main() {}

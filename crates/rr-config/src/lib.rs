@@ -1,0 +1,2 @@
+//! The configuration file.
+#![forbid(unsafe_code)]

@@ -1,0 +1,2 @@
+//! Control protocol types shared by the daemon and the CLI.
+#![forbid(unsafe_code)]
