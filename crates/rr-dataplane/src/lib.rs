@@ -9,3 +9,6 @@
 //! What it is not: I/O. Nothing here opens a socket, reads the clock or spawns a thread;
 //! callers pass packets, `now` and a [`forward::Sink`] in.
 #![forbid(unsafe_code)]
+
+pub mod forward;
+pub mod tunnel;

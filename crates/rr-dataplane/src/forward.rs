@@ -1,0 +1,1 @@
+//! forwarding core (being written)

@@ -1,0 +1,1 @@
+//! tunnel wrapper (being written)
