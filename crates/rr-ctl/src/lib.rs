@@ -1,2 +1,218 @@
-//! Control protocol types shared by the daemon and the CLI.
+//! The control protocol between a running node and its clients (`rootless-router ctl`).
+//!
+//! What it is: the request and response types, and their framing: one JSON object per
+//! line over the node's unix control socket. A client writes one [`Request`] line; the
+//! node answers with one or more [`Response`] lines and closes the connection. Commands
+//! that take time (`ping`, `traceroute`) stream one line per result and end with a
+//! summary line.
+//!
+//! What it is not: a transport (the daemon and the CLI own their sockets) or a formatter
+//! (the CLI renders tables from these types).
 #![forbid(unsafe_code)]
+
+use serde::{Deserialize, Serialize};
+use std::io::{BufRead, Read, Write};
+use std::net::IpAddr;
+
+/// One command to the node.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "kebab-case")]
+pub enum Request {
+    /// The tunnels, as `wg show` shows them.
+    ShowInterfaces,
+    /// The forwarding table.
+    ShowRoutes,
+    /// Which route and tunnel a destination takes.
+    RouteLookup { addr: IpAddr },
+    /// ICMP echo from the node's own stack.
+    Ping {
+        addr: IpAddr,
+        count: u32,
+        /// Tunnel name, required for a link-local destination.
+        interface: Option<String>,
+    },
+    /// Hop-by-hop path from the node's own stack (ICMP echo with rising TTL).
+    Traceroute {
+        addr: IpAddr,
+        max_hops: u8,
+        interface: Option<String>,
+    },
+}
+
+/// A tunnel's state.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InterfaceStatus {
+    pub name: String,
+    pub index: u32,
+    pub public_key: String,
+    pub listen_port: u16,
+    pub peer_public_key: String,
+    pub endpoint: Option<String>,
+    /// Seconds since the latest completed handshake.
+    pub latest_handshake_secs: Option<u64>,
+    pub rx_bytes: u64,
+    pub tx_bytes: u64,
+    pub rx_packets: u64,
+    pub tx_packets: u64,
+    pub persistent_keepalive: Option<u16>,
+    pub mtu: u16,
+    pub addresses: Vec<String>,
+    /// Datagrams that failed authentication or parsing.
+    pub rx_errors: u64,
+    /// Packets that could not be sent (no endpoint yet, socket error).
+    pub tx_errors: u64,
+    pub endpoint_changes: u64,
+}
+
+/// One forwarding-table entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteEntry {
+    pub prefix: String,
+    pub interface: String,
+    pub gateway: Option<String>,
+    /// Where it came from: `static`, `connected`, later `bgp`.
+    pub source: String,
+}
+
+/// Node-wide counters.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Counters {
+    pub forwarded: u64,
+    pub local: u64,
+    pub echo_replied: u64,
+    pub fragmented: u64,
+    pub icmp_errors_sent: u64,
+    /// Drops by reason, reason names as in the data plane.
+    pub dropped: Vec<(String, u64)>,
+}
+
+/// One answer line.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Response {
+    Interfaces {
+        interfaces: Vec<InterfaceStatus>,
+        counters: Counters,
+    },
+    Routes {
+        routes: Vec<RouteEntry>,
+    },
+    Lookup {
+        addr: String,
+        route: Option<RouteEntry>,
+        /// True when the address is the node's own.
+        local: bool,
+    },
+    /// One ping result: a reply, or `None` fields on timeout.
+    PingReply {
+        seq: u16,
+        from: Option<String>,
+        ttl: Option<u8>,
+        rtt_ms: Option<f64>,
+        /// An ICMP error instead of a reply, e.g. "destination unreachable".
+        error: Option<String>,
+    },
+    PingDone {
+        sent: u32,
+        received: u32,
+    },
+    /// One traceroute hop.
+    Hop {
+        ttl: u8,
+        from: Option<String>,
+        rtt_ms: Option<f64>,
+        /// True when `from` is the destination itself.
+        reached: bool,
+    },
+    TracerouteDone {
+        reached: bool,
+    },
+    Error {
+        message: String,
+    },
+}
+
+impl Response {
+    /// True for the last line of an answer.
+    pub fn is_final(&self) -> bool {
+        !matches!(self, Response::PingReply { .. } | Response::Hop { .. })
+    }
+}
+
+/// Errors of the framing.
+#[derive(Debug, thiserror::Error)]
+pub enum CtlError {
+    #[error("control socket i/o: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("malformed control message: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("the node closed the connection without an answer")]
+    Closed,
+}
+
+/// Writes one message as a line.
+pub fn write_line<T: Serialize>(w: &mut impl Write, msg: &T) -> Result<(), CtlError> {
+    let mut line = serde_json::to_vec(msg)?;
+    line.push(b'\n');
+    w.write_all(&line)?;
+    w.flush()?;
+    Ok(())
+}
+
+/// Reads one message line; `Ok(None)` at end of stream. Lines longer than `max` bytes are refused.
+pub fn read_line<T: for<'de> Deserialize<'de>>(
+    r: &mut impl BufRead,
+    max: usize,
+) -> Result<Option<T>, CtlError> {
+    let mut line = Vec::new();
+    let n = r.by_ref().take(max as u64 + 1).read_until(b'\n', &mut line)?;
+    if n == 0 {
+        return Ok(None);
+    }
+    if line.len() > max {
+        return Err(CtlError::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "control message too long",
+        )));
+    }
+    Ok(Some(serde_json::from_slice(&line)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_round_trip_as_lines() {
+        let reqs = [
+            Request::ShowInterfaces,
+            Request::RouteLookup {
+                addr: "fd00::1".parse().unwrap(),
+            },
+            Request::Ping {
+                addr: "172.20.0.1".parse().unwrap(),
+                count: 3,
+                interface: None,
+            },
+        ];
+        let mut buf = Vec::new();
+        for r in &reqs {
+            write_line(&mut buf, r).unwrap();
+        }
+        let mut rd = std::io::BufReader::new(&buf[..]);
+        for r in &reqs {
+            let got: Request = read_line(&mut rd, 4096).unwrap().unwrap();
+            assert_eq!(&got, r);
+        }
+        assert!(read_line::<Request>(&mut rd, 4096).unwrap().is_none());
+    }
+
+    #[test]
+    fn garbage_and_oversized_lines_are_errors() {
+        let mut rd = std::io::BufReader::new(&b"{\"cmd\":\"rm-rf\"}\n"[..]);
+        assert!(read_line::<Request>(&mut rd, 4096).is_err());
+        let long = vec![b'a'; 5000];
+        let mut rd = std::io::BufReader::new(&long[..]);
+        assert!(read_line::<Request>(&mut rd, 4096).is_err());
+    }
+}
