@@ -1,2 +1,205 @@
-//! The configuration file.
+//! The rootless-router configuration file: load, validate, report.
+//!
+//! [`Config::load`] reads the TOML file described in SPEC.md ("The config file"),
+//! checks everything that can be checked without starting the router (types, unknown
+//! keys, key material, key files, duplicate names and ports, MTU, endpoints, route
+//! prefixes, references between sections) and either returns a fully typed [`Config`] or
+//! *all* problems found, each with its line and key ([`ConfigErrors`]).
+//!
+//! It also holds WireGuard key helpers: [`Key`] (base64 in and out, never printed by
+//! `Debug`) and [`keys`] (`wg genkey` / `wg pubkey`).
+//!
+//! It is not: the router's runtime state, the reload diff (compare two `Config`s with
+//! `==`), or the control protocol. It does no I/O besides reading the config file, the
+//! key files it names, and resolving endpoint host names.
 #![forbid(unsafe_code)]
+
+mod error;
+mod key;
+pub mod keys;
+mod tree;
+mod validate;
+
+pub use error::{ConfigError, ConfigErrors};
+pub use key::{Key, KeyError};
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+/// Default tunnel MTU (what wg-quick picks for an IPv6 underlay: 1500 - 80).
+pub const DEFAULT_MTU: u16 = 1420;
+/// Smallest accepted tunnel MTU: every tunnel may carry IPv6, which needs 1280.
+pub const MIN_MTU: u16 = 1280;
+
+/// A whole, validated config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// `[router]`.
+    pub router: RouterConfig,
+    /// `[[interface]]`, in the order of the file: an interface's index (IfIndex) is its
+    /// position here.
+    pub interfaces: Vec<InterfaceConfig>,
+    /// `[[route]]`: static routes.
+    pub routes: Vec<RouteConfig>,
+    /// `[[bgp]]`: BGP sessions.
+    pub bgp: Vec<BgpConfig>,
+    /// The file it came from (`None` from [`Config::parse`]).
+    pub source: Option<PathBuf>,
+}
+
+/// `[router]`: the node itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouterConfig {
+    /// Our AS number (required when there are `[[bgp]]` sessions).
+    pub asn: Option<u32>,
+    /// BGP router ID. When absent from the file: the first IPv4 address of `addresses`
+    /// (and `None` if there is none and no BGP session needs one).
+    pub router_id: Option<Ipv4Addr>,
+    /// The node's own addresses (CIDR; the host part is the address, e.g.
+    /// `172.20.0.1/32`). A bare address in the file means a host prefix.
+    pub addresses: Vec<ipnet::IpNet>,
+    /// Prefixes this node originates (no host bits set).
+    pub announce: Vec<ipnet::IpNet>,
+    /// Control socket path; a relative path in the file is relative to the config's
+    /// directory.
+    pub control_socket: Option<PathBuf>,
+}
+
+/// `[[interface]]`: one WireGuard tunnel to one peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterfaceConfig {
+    /// Unique among interfaces.
+    pub name: String,
+    /// From `private_key` or `private_key_file` (exactly one of the two).
+    pub private_key: Key,
+    /// UDP port to listen on; `None` (absent, or 0 in the file) = any free port.
+    pub listen_port: Option<u16>,
+    /// The peer's public key.
+    pub peer_public_key: Key,
+    /// `endpoint`, resolved at load time (the first address the resolver returned).
+    pub endpoint: Option<SocketAddr>,
+    /// `endpoint` as written (e.g. `peer.example.net:51820`), for re-resolving and display.
+    pub endpoint_text: Option<String>,
+    /// From `preshared_key` or `preshared_key_file`.
+    pub preshared_key: Option<Key>,
+    /// Seconds; `Some(0)` = off, as written.
+    pub persistent_keepalive: Option<u16>,
+    /// Tunnel MTU: [`DEFAULT_MTU`] unless set; always `MIN_MTU..=65535`.
+    pub mtu: u16,
+    /// This node's addresses on the tunnel, e.g. `fe80::1/64`, `172.20.0.1/32`.
+    pub addresses: Vec<ipnet::IpNet>,
+}
+
+impl InterfaceConfig {
+    /// Our public key on this tunnel (derived from `private_key`).
+    pub fn public_key(&self) -> Key {
+        keys::public(&self.private_key)
+    }
+}
+
+/// `[[route]]`: a static route out of a tunnel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteConfig {
+    /// The destination (no host bits set).
+    pub prefix: ipnet::IpNet,
+    /// The interface's name, as written.
+    pub interface: String,
+    /// The interface's index in [`Config::interfaces`].
+    pub iface_index: usize,
+    /// Optional next hop on that tunnel.
+    pub gateway: Option<IpAddr>,
+}
+
+/// `[[bgp]]`: one BGP session. Parsed and validated now; used by the BGP speaker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BgpConfig {
+    /// Unique among sessions.
+    pub name: String,
+    /// The neighbor's address; a link-local one always comes with `interface`.
+    pub neighbor: IpAddr,
+    /// The tunnel the neighbor is on (an existing interface name).
+    pub interface: Option<String>,
+    /// The neighbor's AS number (never 0).
+    pub remote_asn: u32,
+    /// Address families, in the order written, without duplicates; default both.
+    pub families: Vec<Family>,
+    /// As written; absent means the default (on for IPv6 sessions, RFC 8950).
+    pub extended_next_hop: Option<bool>,
+    /// Only wait for the neighbor to connect. Default false.
+    pub passive: bool,
+    /// Seconds; 0 or 3..=65535.
+    pub hold_time: Option<u16>,
+    /// Seconds; less than `hold_time` when both are set and `hold_time` is not 0.
+    pub keepalive: Option<u16>,
+    /// Seconds; at least 1.
+    pub connect_retry: Option<u16>,
+}
+
+/// A BGP address family (AFI/SAFI unicast).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Family {
+    /// `"ipv4"`: IPv4 unicast.
+    Ipv4,
+    /// `"ipv6"`: IPv6 unicast.
+    Ipv6,
+}
+
+impl Family {
+    /// The name used in the config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::Ipv4 => "ipv4",
+            Family::Ipv6 => "ipv6",
+        }
+    }
+}
+
+impl std::fmt::Display for Family {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Config {
+    /// Reads and validates a config file. Relative key file paths (and a relative
+    /// `control_socket`) are relative to the file's directory.
+    pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors::single(&file, "", format!("cannot read config file: {e}"))
+        })?;
+        let base_dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        let mut config = Config::parse(&text, &file, base_dir)?;
+        config.source = Some(path.to_path_buf());
+        Ok(config)
+    }
+
+    /// Validates config text. `file_name` is only used in messages; relative paths in
+    /// the text are relative to `base_dir`. `source` is `None`.
+    pub fn parse(text: &str, file_name: &str, base_dir: &Path) -> Result<Config, ConfigErrors> {
+        validate::build(text, base_dir).map_err(|errors| {
+            let mut errs = ConfigErrors {
+                file: file_name.to_owned(),
+                errors,
+            };
+            errs.sort();
+            errs
+        })
+    }
+
+    /// The host parts of `[router].addresses`.
+    pub fn router_addresses(&self) -> Vec<IpAddr> {
+        self.router.addresses.iter().map(|net| net.addr()).collect()
+    }
+
+    /// The interface with this name and its index.
+    pub fn interface(&self, name: &str) -> Option<(usize, &InterfaceConfig)> {
+        self.interfaces
+            .iter()
+            .enumerate()
+            .find(|(_, i)| i.name == name)
+    }
+}

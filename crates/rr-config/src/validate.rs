@@ -1,0 +1,1096 @@
+//! Builds a typed [`Config`] from the spanned TOML tree, collecting every problem.
+//!
+//! Checks are those a user can fix in the file: types and ranges, unknown keys (with a
+//! "did you mean" suggestion), key material and key files, duplicate interface names and
+//! ports, references from routes and BGP sessions to interfaces, and so on. It never
+//! stops at the first problem. It is not the runtime: nothing here binds sockets or
+//! talks to peers (so "port already in use by another program" is found at start, not
+//! here).
+
+use crate::error::ConfigError;
+use crate::tree::{self, Key as TKey, Node, Span, Value};
+use crate::{
+    BgpConfig, Config, Family, InterfaceConfig, Key, RouteConfig, RouterConfig, DEFAULT_MTU,
+    MIN_MTU,
+};
+use ipnet::IpNet;
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+
+/// Longest path a unix socket address can hold (`sun_path` is 108 bytes with the NUL).
+const MAX_SOCKET_PATH: usize = 107;
+
+const TOP_KEYS: &[&str] = &["router", "interface", "route", "bgp"];
+const ROUTER_KEYS: &[&str] = &[
+    "asn",
+    "router_id",
+    "addresses",
+    "announce",
+    "control_socket",
+];
+const INTERFACE_KEYS: &[&str] = &[
+    "name",
+    "private_key",
+    "private_key_file",
+    "listen_port",
+    "peer_public_key",
+    "endpoint",
+    "preshared_key",
+    "preshared_key_file",
+    "persistent_keepalive",
+    "mtu",
+    "addresses",
+];
+const ROUTE_KEYS: &[&str] = &["prefix", "interface", "gateway"];
+const BGP_KEYS: &[&str] = &[
+    "name",
+    "neighbor",
+    "interface",
+    "remote_asn",
+    "families",
+    "extended_next_hop",
+    "passive",
+    "hold_time",
+    "keepalive",
+    "connect_retry",
+];
+
+/// Parses and validates; on failure returns every problem (unsorted).
+pub(crate) fn build(text: &str, base_dir: &Path) -> Result<Config, Vec<ConfigError>> {
+    let doc = match tree::parse(text) {
+        Ok(doc) => doc,
+        Err(e) => return Err(vec![syntax_error(text, &e)]),
+    };
+    let mut cx = Cx {
+        text,
+        base_dir,
+        errors: Vec::new(),
+    };
+    let config = cx.config(&doc);
+    match config {
+        Some(config) if cx.errors.is_empty() => Ok(config),
+        _ => {
+            debug_assert!(!cx.errors.is_empty(), "config rejected without a reason");
+            Err(cx.errors)
+        }
+    }
+}
+
+fn syntax_error(text: &str, e: &toml::de::Error) -> ConfigError {
+    let line = e.span().map(|s| tree::line_of(text, s.start));
+    let mut message = e.message().trim().to_owned();
+    if message.contains("$__toml_private_datetime") || message.contains("$__serde_spanned") {
+        message = "unexpected value (date-times are not used in this config)".to_owned();
+    }
+    ConfigError {
+        line,
+        key: String::new(),
+        message: format!("TOML syntax error: {message}"),
+    }
+}
+
+/// One value in a table, with the key path for messages and the best span we have.
+#[derive(Clone, Copy)]
+struct Field<'t> {
+    node: &'t Node,
+    span: &'t Span,
+}
+
+/// A table being read: its entries, the path used in messages, and a span for
+/// "missing key" errors.
+struct Table<'t> {
+    path: String,
+    entries: &'t [(TKey, Node)],
+    span: Span,
+}
+
+impl<'t> Table<'t> {
+    fn get(&self, name: &str) -> Option<Field<'t>> {
+        self.entries
+            .iter()
+            .find(|(k, _)| k.name == name)
+            .map(|(k, node)| Field {
+                node,
+                span: if node.span.is_some() {
+                    &node.span
+                } else {
+                    &k.span
+                },
+            })
+    }
+
+    fn key(&self, name: &str) -> String {
+        if self.path.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{}.{}", self.path, name)
+        }
+    }
+}
+
+struct Cx<'a> {
+    text: &'a str,
+    base_dir: &'a Path,
+    errors: Vec<ConfigError>,
+}
+
+/// What is known about an `[[interface]]` even when it has errors: enough to resolve
+/// references from routes and sessions without cascading errors.
+struct IfaceInfo {
+    name: Option<String>,
+    name_span: Span,
+    listen_port: Option<(u16, Span)>,
+}
+
+impl<'a> Cx<'a> {
+    fn error(&mut self, span: &Span, key: impl Into<String>, message: impl Into<String>) {
+        let line = span.as_ref().map(|s| tree::line_of(self.text, s.start));
+        self.errors.push(ConfigError {
+            line,
+            key: key.into(),
+            message: message.into(),
+        });
+    }
+
+    fn line(&self, span: &Span) -> Option<usize> {
+        span.as_ref().map(|s| tree::line_of(self.text, s.start))
+    }
+
+    /// `node` as a table; `span` is used when the node has none.
+    fn table(&mut self, node: &'a Node, path: String, span: &Span) -> Option<Table<'a>> {
+        let span = node.span.clone().or_else(|| span.clone());
+        match &node.value {
+            Value::Table(entries) => Some(Table {
+                path,
+                entries,
+                span,
+            }),
+            other => {
+                self.error(
+                    &span,
+                    path,
+                    format!("expected a table, found {}", other.kind()),
+                );
+                None
+            }
+        }
+    }
+
+    fn unknown_keys(&mut self, table: &Table<'_>, allowed: &[&str]) {
+        for (k, _) in table.entries {
+            if allowed.contains(&k.name.as_str()) {
+                continue;
+            }
+            let mut message = format!("unknown key `{}`", k.name);
+            if let Some(s) = suggest(&k.name, allowed) {
+                message.push_str(&format!("; did you mean `{s}`?"));
+            } else {
+                message.push_str(&format!("; expected one of {}", list(allowed)));
+            }
+            self.error(&k.span, table.key(&k.name), message);
+        }
+    }
+
+    fn missing(&mut self, table: &Table<'_>, name: &str, what: &str) {
+        self.error(
+            &table.span,
+            table.key(name),
+            format!("missing required key `{name}` ({what})"),
+        );
+    }
+
+    fn wrong_type(&mut self, f: Field<'_>, key: &str, expected: &str) {
+        self.error(
+            f.span,
+            key,
+            format!("expected {expected}, found {}", f.node.value.describe()),
+        );
+    }
+
+    fn string(&mut self, f: Field<'a>, key: &str) -> Option<&'a str> {
+        match &f.node.value {
+            Value::String(s) => Some(s),
+            _ => {
+                self.wrong_type(f, key, "a string");
+                None
+            }
+        }
+    }
+
+    fn boolean(&mut self, f: Field<'a>, key: &str) -> Option<bool> {
+        match f.node.value {
+            Value::Boolean(b) => Some(b),
+            _ => {
+                self.wrong_type(f, key, "a boolean (true or false)");
+                None
+            }
+        }
+    }
+
+    /// An integer in `min..=max`.
+    fn integer(&mut self, f: Field<'a>, key: &str, min: i64, max: i64) -> Option<i64> {
+        match f.node.value {
+            Value::Integer(i) if (min..=max).contains(&i) => Some(i),
+            Value::Integer(i) => {
+                self.error(
+                    f.span,
+                    key,
+                    format!("{i} is out of range: must be {min}..={max}"),
+                );
+                None
+            }
+            _ => {
+                self.wrong_type(f, key, "an integer");
+                None
+            }
+        }
+    }
+
+    fn u16(&mut self, f: Field<'a>, key: &str, min: u16) -> Option<u16> {
+        self.integer(f, key, min.into(), u16::MAX.into())
+            .map(|i| i as u16)
+    }
+
+    fn asn(&mut self, f: Field<'a>, key: &str) -> Option<u32> {
+        match f.node.value {
+            Value::Integer(0) => {
+                self.error(f.span, key, "AS number 0 is reserved (RFC 7607)");
+                None
+            }
+            _ => self.integer(f, key, 1, u32::MAX.into()).map(|i| i as u32),
+        }
+    }
+
+    /// An array of strings: each with its span (errors reported for the others).
+    fn strings(&mut self, f: Field<'a>, key: &str) -> Vec<(&'a str, &'a Span)> {
+        let Value::Array(items) = &f.node.value else {
+            self.wrong_type(f, key, "an array of strings");
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for item in items {
+            let span = if item.span.is_some() {
+                &item.span
+            } else {
+                f.span
+            };
+            match &item.value {
+                Value::String(s) => out.push((s.as_str(), span)),
+                other => self.error(
+                    span,
+                    key,
+                    format!("expected an array of strings, found {} in it", other.kind()),
+                ),
+            }
+        }
+        out
+    }
+
+    fn ip(&mut self, f: Field<'a>, key: &str) -> Option<IpAddr> {
+        let s = self.string(f, key)?;
+        match s.parse::<IpAddr>() {
+            Ok(ip) => Some(ip),
+            Err(_) => {
+                self.error(f.span, key, format!("{s:?} is not an IP address"));
+                None
+            }
+        }
+    }
+
+    /// Addresses with prefix length (a bare address means a host prefix).
+    fn addresses(&mut self, f: Field<'a>, key: &str) -> Vec<IpNet> {
+        let mut out = Vec::new();
+        for (s, span) in self.strings(f, key) {
+            if let Ok(net) = s.parse::<IpNet>() {
+                out.push(net);
+            } else if let Ok(ip) = s.parse::<IpAddr>() {
+                out.push(IpNet::from(ip));
+            } else {
+                self.error(
+                    span,
+                    key,
+                    format!("{s:?} is not an address (e.g. \"172.20.0.1/32\" or \"fe80::1/64\")"),
+                );
+            }
+        }
+        out
+    }
+
+    /// A network prefix: prefix length required, no host bits.
+    fn prefix(&mut self, s: &str, span: &Span, key: &str) -> Option<IpNet> {
+        let net = match s.parse::<IpNet>() {
+            Ok(net) => net,
+            Err(_) => {
+                let hint = if s.parse::<IpAddr>().is_ok() {
+                    " (the prefix length is missing, e.g. \"/32\")"
+                } else {
+                    " (e.g. \"172.20.1.0/24\" or \"fd00:1::/48\")"
+                };
+                self.error(span, key, format!("{s:?} is not a network prefix{hint}"));
+                return None;
+            }
+        };
+        if net.trunc() != net {
+            self.error(
+                span,
+                key,
+                format!("{net} has host bits set; did you mean {}?", net.trunc()),
+            );
+            return None;
+        }
+        Some(net)
+    }
+
+    /// A path from the file: relative ones are relative to the config's directory.
+    fn path(&self, s: &str) -> PathBuf {
+        let p = Path::new(s);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base_dir.join(p)
+        }
+    }
+
+    /// `NAME` or `NAME_file`: exactly one when `required`, at most one otherwise.
+    fn key_pair(&mut self, table: &Table<'a>, name: &str, required: bool) -> Option<Key> {
+        let file_name = format!("{name}_file");
+        let inline = table.get(name);
+        let file = table.get(&file_name);
+        match (inline, file) {
+            (Some(_), Some(f)) => {
+                self.error(
+                    f.span,
+                    table.key(&file_name),
+                    format!("set either `{name}` or `{file_name}`, not both"),
+                );
+                None
+            }
+            (None, None) => {
+                if required {
+                    self.missing(table, name, &format!("or `{file_name}`"));
+                }
+                None
+            }
+            (Some(f), None) => self.key_value(f, &table.key(name)),
+            (None, Some(f)) => {
+                let key = table.key(&file_name);
+                let s = self.string(f, &key)?;
+                let path = self.path(s);
+                match std::fs::read_to_string(&path) {
+                    Ok(content) => match Key::from_base64(content.trim()) {
+                        Ok(k) => Some(k),
+                        Err(e) => {
+                            self.error(
+                                f.span,
+                                key,
+                                format!(
+                                    "key file {} does not hold a valid key: {e}",
+                                    path.display()
+                                ),
+                            );
+                            None
+                        }
+                    },
+                    Err(e) => {
+                        self.error(
+                            f.span,
+                            key,
+                            format!("cannot read key file {}: {e}", path.display()),
+                        );
+                        None
+                    }
+                }
+            }
+        }
+    }
+
+    /// An inline base64 key. The message never repeats the value.
+    fn key_value(&mut self, f: Field<'a>, key: &str) -> Option<Key> {
+        let s = self.string(f, key)?;
+        match Key::from_base64(s.trim()) {
+            Ok(k) => Some(k),
+            Err(e) => {
+                self.error(f.span, key, format!("not a valid WireGuard key: {e}"));
+                None
+            }
+        }
+    }
+
+    fn endpoint(&mut self, f: Field<'a>, key: &str) -> Option<(SocketAddr, String)> {
+        let s = self.string(f, key)?;
+        let text = s.trim();
+        if !text.contains(':') {
+            self.error(
+                f.span,
+                key,
+                format!("endpoint {text:?} has no port: write host:port"),
+            );
+            return None;
+        }
+        if let Some((host, _)) = text.rsplit_once(':') {
+            if host.contains(':') && !host.starts_with('[') {
+                self.error(
+                    f.span,
+                    key,
+                    format!("endpoint {text:?} is ambiguous: write an IPv6 address as [addr]:port"),
+                );
+                return None;
+            }
+        }
+        let resolved = match text.parse::<SocketAddr>() {
+            Ok(addr) => Ok(Some(addr)),
+            Err(_) => text.to_socket_addrs().map(|mut addrs| addrs.next()),
+        };
+        match resolved {
+            Ok(Some(addr)) if addr.port() == 0 => {
+                self.error(f.span, key, format!("endpoint {text:?} has port 0"));
+                None
+            }
+            Ok(Some(addr)) => Some((addr, text.to_owned())),
+            Ok(None) => {
+                self.error(
+                    f.span,
+                    key,
+                    format!("endpoint {text:?} resolves to no address"),
+                );
+                None
+            }
+            Err(e) => {
+                self.error(
+                    f.span,
+                    key,
+                    format!(
+                        "cannot resolve endpoint {text:?}: {e} (write host:port, an IPv6 address as [addr]:port)"
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn config(&mut self, doc: &'a Node) -> Option<Config> {
+        let top = self.table(doc, String::new(), &None)?;
+        self.unknown_keys(&top, TOP_KEYS);
+
+        let router = match top.get("router") {
+            Some(f) => self.router(f),
+            None => {
+                self.error(&None, "router", "missing [router] table");
+                None
+            }
+        };
+
+        let iface_nodes = self.array_of_tables(&top, "interface");
+        let mut infos = Vec::new();
+        let mut interfaces = Vec::new();
+        for (i, node) in iface_nodes.iter().enumerate() {
+            let (info, iface) = self.interface(i, node);
+            infos.push(info);
+            interfaces.extend(iface);
+        }
+        self.interface_cross_checks(&infos);
+        let names: HashMap<&str, usize> = infos
+            .iter()
+            .enumerate()
+            .rev() // the first of duplicates wins
+            .filter_map(|(i, info)| info.name.as_deref().map(|n| (n, i)))
+            .collect();
+
+        let mut routes = Vec::new();
+        for (i, node) in self.array_of_tables(&top, "route").iter().enumerate() {
+            routes.extend(self.route(i, node, &names));
+        }
+
+        let mut sessions = Vec::new();
+        let mut session_names: HashMap<String, Span> = HashMap::new();
+        let mut neighbors: HashMap<(IpAddr, Option<String>), String> = HashMap::new();
+        for (i, node) in self.array_of_tables(&top, "bgp").iter().enumerate() {
+            let Some((session, name_span, neighbor_span)) = self.bgp(i, node, &names) else {
+                continue;
+            };
+            let path = format!("bgp {:?}", session.name);
+            if let Some(first) = session_names.get(&session.name) {
+                let message = format!(
+                    "duplicate session name {:?} (first used on line {})",
+                    session.name,
+                    line_text(self.line(first))
+                );
+                self.error(&name_span, format!("{path}.name"), message);
+            } else {
+                session_names.insert(session.name.clone(), name_span);
+            }
+            let scope = (session.neighbor, session.interface.clone());
+            if let Some(first) = neighbors.get(&scope) {
+                let message = format!(
+                    "neighbor {} is already the neighbor of session {first:?}",
+                    session.neighbor
+                );
+                self.error(&neighbor_span, format!("{path}.neighbor"), message);
+            } else {
+                neighbors.insert(scope, session.name.clone());
+            }
+            sessions.push(session);
+        }
+
+        let (mut router, router_span) = router?;
+        if router.router_id.is_none() {
+            router.router_id = router.addresses.iter().find_map(|net| match net.addr() {
+                IpAddr::V4(v4) => Some(v4),
+                IpAddr::V6(_) => None,
+            });
+        }
+        if !sessions.is_empty() {
+            if router.asn.is_none() {
+                self.error(
+                    &router_span,
+                    "router.asn",
+                    "missing: [[bgp]] sessions need the router's AS number",
+                );
+            }
+            if router.router_id.is_none() {
+                self.error(
+                    &router_span,
+                    "router.router_id",
+                    "missing, and router.addresses has no IPv4 address to take it from: [[bgp]] sessions need a router ID",
+                );
+            }
+        }
+
+        Some(Config {
+            router,
+            interfaces,
+            routes,
+            bgp: sessions,
+            source: None,
+        })
+    }
+
+    /// `[[NAME]]`: the tables, or none (with an error) if it is something else.
+    fn array_of_tables(&mut self, top: &Table<'a>, name: &str) -> Vec<&'a Node> {
+        let Some(f) = top.get(name) else {
+            return Vec::new();
+        };
+        match &f.node.value {
+            Value::Array(items) => items.iter().collect(),
+            Value::Table(_) => {
+                self.error(
+                    f.span,
+                    name,
+                    format!("must be an array of tables: write [[{name}]], not [{name}]"),
+                );
+                Vec::new()
+            }
+            _ => {
+                self.wrong_type(f, name, "an array of tables ([[...]])");
+                Vec::new()
+            }
+        }
+    }
+
+    fn router(&mut self, f: Field<'a>) -> Option<(RouterConfig, Span)> {
+        let t = self.table(f.node, "router".into(), f.span)?;
+        self.unknown_keys(&t, ROUTER_KEYS);
+        let asn = t.get("asn").and_then(|f| self.asn(f, "router.asn"));
+        let router_id = t.get("router_id").and_then(|f| {
+            let ip = self.ip(f, "router.router_id")?;
+            match ip {
+                IpAddr::V4(v4) if v4 != Ipv4Addr::UNSPECIFIED => Some(v4),
+                IpAddr::V4(_) => {
+                    self.error(f.span, "router.router_id", "must not be 0.0.0.0");
+                    None
+                }
+                IpAddr::V6(_) => {
+                    self.error(
+                        f.span,
+                        "router.router_id",
+                        format!("{ip} is IPv6: a router ID is an IPv4 address (32 bits)"),
+                    );
+                    None
+                }
+            }
+        });
+        let addresses = t
+            .get("addresses")
+            .map(|f| self.addresses(f, "router.addresses"))
+            .unwrap_or_default();
+        let announce = t
+            .get("announce")
+            .map(|f| {
+                self.strings(f, "router.announce")
+                    .into_iter()
+                    .filter_map(|(s, span)| self.prefix(s, span, "router.announce"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let control_socket = t.get("control_socket").and_then(|f| {
+            let s = self.string(f, "router.control_socket")?;
+            if s.is_empty() {
+                self.error(f.span, "router.control_socket", "must not be empty");
+                return None;
+            }
+            let path = self.path(s);
+            if path.as_os_str().len() > MAX_SOCKET_PATH {
+                self.error(
+                    f.span,
+                    "router.control_socket",
+                    format!(
+                        "path {} is too long for a unix socket ({} bytes, at most {MAX_SOCKET_PATH})",
+                        path.display(),
+                        path.as_os_str().len()
+                    ),
+                );
+                return None;
+            }
+            Some(path)
+        });
+        Some((
+            RouterConfig {
+                asn,
+                router_id,
+                addresses,
+                announce,
+                control_socket,
+            },
+            t.span,
+        ))
+    }
+
+    /// A name: non-empty, printable, no whitespace.
+    fn name(&mut self, t: &Table<'a>, what: &str) -> Option<(String, Span)> {
+        let Some(f) = t.get("name") else {
+            self.missing(t, "name", what);
+            return None;
+        };
+        let key = t.key("name");
+        let s = self.string(f, &key)?;
+        if s.is_empty() || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            self.error(
+                f.span,
+                key,
+                format!("{s:?} is not a valid name: it must be non-empty, without spaces"),
+            );
+            return None;
+        }
+        Some((s.to_owned(), f.span.clone()))
+    }
+
+    fn interface(&mut self, i: usize, node: &'a Node) -> (IfaceInfo, Option<InterfaceConfig>) {
+        let mut info = IfaceInfo {
+            name: None,
+            name_span: None,
+            listen_port: None,
+        };
+        let Some(mut t) = self.table(node, format!("interface[{i}]"), &None) else {
+            return (info, None);
+        };
+        let name = self.name(&t, "the tunnel's name");
+        if let Some((name, span)) = &name {
+            t.path = format!("interface {name:?}");
+            info.name = Some(name.clone());
+            info.name_span = span.clone();
+        }
+        self.unknown_keys(&t, INTERFACE_KEYS);
+
+        let private_key = self.key_pair(&t, "private_key", true);
+        let peer_public_key = match t.get("peer_public_key") {
+            Some(f) => self.key_value(f, &t.key("peer_public_key")),
+            None => {
+                self.missing(&t, "peer_public_key", "the peer's public key");
+                None
+            }
+        };
+        if let (Some(private), Some(peer)) = (&private_key, &peer_public_key) {
+            if crate::keys::public(private) == *peer {
+                let f = t.get("peer_public_key").expect("was read above");
+                self.error(
+                    f.span,
+                    t.key("peer_public_key"),
+                    "is this interface's own public key (derived from its private key): \
+                     it must be the peer's",
+                );
+            }
+        }
+        let preshared_key = self.key_pair(&t, "preshared_key", false);
+
+        let listen_port = t.get("listen_port").and_then(|f| {
+            let port = self.u16(f, &t.key("listen_port"), 0)?;
+            if port != 0 {
+                info.listen_port = Some((port, f.span.clone()));
+            }
+            Some(port)
+        });
+        let endpoint = t
+            .get("endpoint")
+            .map(|f| self.endpoint(f, &t.key("endpoint")));
+        let persistent_keepalive = t
+            .get("persistent_keepalive")
+            .and_then(|f| self.u16(f, &t.key("persistent_keepalive"), 0));
+        let mtu = match t.get("mtu") {
+            None => Some(DEFAULT_MTU),
+            Some(f) => match f.node.value {
+                Value::Integer(m) if !(i64::from(MIN_MTU)..=65535).contains(&m) => {
+                    self.error(
+                        f.span,
+                        t.key("mtu"),
+                        format!(
+                            "mtu {m} is out of range: must be {MIN_MTU}..=65535 \
+                             (every tunnel may carry IPv6, which needs at least 1280)"
+                        ),
+                    );
+                    None
+                }
+                _ => self.u16(f, &t.key("mtu"), MIN_MTU),
+            },
+        };
+        let addresses = t
+            .get("addresses")
+            .map(|f| self.addresses(f, &t.key("addresses")))
+            .unwrap_or_default();
+
+        let iface = (|| {
+            let endpoint = match endpoint {
+                None => None,
+                Some(resolved) => Some(resolved?),
+            };
+            Some(InterfaceConfig {
+                name: name?.0,
+                private_key: private_key?,
+                listen_port: listen_port.filter(|&p| p != 0),
+                peer_public_key: peer_public_key?,
+                endpoint: endpoint.as_ref().map(|(addr, _)| *addr),
+                endpoint_text: endpoint.map(|(_, text)| text),
+                preshared_key,
+                persistent_keepalive,
+                mtu: mtu?,
+                addresses,
+            })
+        })();
+        (info, iface)
+    }
+
+    fn interface_cross_checks(&mut self, infos: &[IfaceInfo]) {
+        let mut names: HashMap<&str, &Span> = HashMap::new();
+        let mut ports: HashMap<u16, (String, &Span)> = HashMap::new();
+        for (i, info) in infos.iter().enumerate() {
+            let label = info
+                .name
+                .as_ref()
+                .map_or_else(|| format!("interface[{i}]"), |n| format!("interface {n:?}"));
+            if let Some(name) = &info.name {
+                if let Some(first) = names.get(name.as_str()) {
+                    let message = format!(
+                        "duplicate interface name {name:?} (first used on line {})",
+                        line_text(self.line(first))
+                    );
+                    self.error(&info.name_span, format!("interface[{i}].name"), message);
+                } else {
+                    names.insert(name, &info.name_span);
+                }
+            }
+            if let Some((port, span)) = &info.listen_port {
+                if let Some((other, first)) = ports.get(port) {
+                    let message = format!(
+                        "duplicate port {port}: {other} listens on it too (line {})",
+                        line_text(self.line(first))
+                    );
+                    self.error(span, format!("{label}.listen_port"), message);
+                } else {
+                    ports.insert(*port, (label, span));
+                }
+            }
+        }
+    }
+
+    fn interface_ref(
+        &mut self,
+        t: &Table<'a>,
+        names: &HashMap<&str, usize>,
+        required: bool,
+    ) -> Option<(String, Option<usize>)> {
+        let Some(f) = t.get("interface") else {
+            if required {
+                self.missing(t, "interface", "the tunnel the route leaves through");
+            }
+            return None;
+        };
+        let key = t.key("interface");
+        let s = self.string(f, &key)?;
+        match names.get(s) {
+            Some(&index) => Some((s.to_owned(), Some(index))),
+            None => {
+                let known: Vec<&str> = names.keys().copied().collect();
+                let mut message = format!("no [[interface]] is named {s:?}");
+                if let Some(close) = suggest(s, &known) {
+                    message.push_str(&format!("; did you mean {close:?}?"));
+                }
+                self.error(f.span, key, message);
+                Some((s.to_owned(), None))
+            }
+        }
+    }
+
+    fn route(
+        &mut self,
+        i: usize,
+        node: &'a Node,
+        names: &HashMap<&str, usize>,
+    ) -> Option<RouteConfig> {
+        let t = self.table(node, format!("route[{i}]"), &None)?;
+        self.unknown_keys(&t, ROUTE_KEYS);
+        let prefix = match t.get("prefix") {
+            Some(f) => self
+                .string(f, &t.key("prefix"))
+                .and_then(|s| self.prefix(s, f.span, &t.key("prefix"))),
+            None => {
+                self.missing(&t, "prefix", "the destination, e.g. \"172.20.1.0/24\"");
+                None
+            }
+        };
+        let interface = self.interface_ref(&t, names, true);
+        let gateway = optional(t.get("gateway").map(|f| self.ip(f, &t.key("gateway"))));
+        let (interface, iface_index) = interface?;
+        Some(RouteConfig {
+            prefix: prefix?,
+            interface,
+            iface_index: iface_index?,
+            gateway: gateway.ok()?,
+        })
+    }
+
+    /// A session, with the spans of its name and neighbor (for duplicate checks).
+    fn bgp(
+        &mut self,
+        i: usize,
+        node: &'a Node,
+        names: &HashMap<&str, usize>,
+    ) -> Option<(BgpConfig, Span, Span)> {
+        let mut t = self.table(node, format!("bgp[{i}]"), &None)?;
+        let name = self.name(&t, "the session's name");
+        if let Some((name, _)) = &name {
+            t.path = format!("bgp {name:?}");
+        }
+        self.unknown_keys(&t, BGP_KEYS);
+
+        let interface = self.interface_ref(&t, names, false);
+        let neighbor_field = t.get("neighbor");
+        let neighbor = match neighbor_field {
+            Some(f) => self.ip(f, &t.key("neighbor")).and_then(|ip| {
+                let bad = ip.is_unspecified() || ip.is_multicast() || ip.is_loopback();
+                if bad {
+                    self.error(
+                        f.span,
+                        t.key("neighbor"),
+                        format!("{ip} cannot be a BGP neighbor"),
+                    );
+                    return None;
+                }
+                if is_link_local(ip) && interface.is_none() {
+                    self.error(
+                        f.span,
+                        t.key("neighbor"),
+                        format!("{ip} is link-local: set `interface` to the tunnel it is on"),
+                    );
+                    return None;
+                }
+                Some(ip)
+            }),
+            None => {
+                self.missing(&t, "neighbor", "the neighbor's address");
+                None
+            }
+        };
+        let remote_asn = match t.get("remote_asn") {
+            Some(f) => self.asn(f, &t.key("remote_asn")),
+            None => {
+                self.missing(&t, "remote_asn", "the neighbor's AS number");
+                None
+            }
+        };
+        let families = match t.get("families") {
+            None => Some(vec![Family::Ipv4, Family::Ipv6]),
+            Some(f) => self.families(f, &t.key("families")),
+        };
+        // Optional settings: `Err(())` = present but invalid (already reported).
+        let extended_next_hop = optional(
+            t.get("extended_next_hop")
+                .map(|f| self.boolean(f, &t.key("extended_next_hop"))),
+        );
+        let passive = t
+            .get("passive")
+            .map_or(Some(false), |f| self.boolean(f, &t.key("passive")));
+        let hold_time = optional(t.get("hold_time").map(|f| match f.node.value {
+            Value::Integer(1 | 2) => {
+                self.error(
+                    f.span,
+                    t.key("hold_time"),
+                    "must be 0 (no keepalives) or at least 3 seconds (RFC 4271)",
+                );
+                None
+            }
+            _ => self.u16(f, &t.key("hold_time"), 0),
+        }));
+        let keepalive = optional(t.get("keepalive").map(|f| {
+            let k = self.u16(f, &t.key("keepalive"), 0)?;
+            if let Ok(Some(h)) = hold_time {
+                if h != 0 && k >= h {
+                    self.error(
+                        f.span,
+                        t.key("keepalive"),
+                        format!("must be less than hold_time ({h}); usually hold_time / 3"),
+                    );
+                    return None;
+                }
+            }
+            Some(k)
+        }));
+        let connect_retry = optional(
+            t.get("connect_retry")
+                .map(|f| self.u16(f, &t.key("connect_retry"), 1)),
+        );
+        let (name, name_span) = name?;
+        let interface = match interface {
+            Some((name, Some(_))) => Some(name),
+            Some((_, None)) => return None,
+            None => None,
+        };
+        Some((
+            BgpConfig {
+                name,
+                neighbor: neighbor?,
+                interface,
+                remote_asn: remote_asn?,
+                families: families?,
+                extended_next_hop: extended_next_hop.ok()?,
+                passive: passive?,
+                hold_time: hold_time.ok()?,
+                keepalive: keepalive.ok()?,
+                connect_retry: connect_retry.ok()?,
+            },
+            name_span,
+            neighbor_field.and_then(|f| f.span.clone()),
+        ))
+    }
+
+    fn families(&mut self, f: Field<'a>, key: &str) -> Option<Vec<Family>> {
+        let items = self.strings(f, key);
+        let mut out = Vec::new();
+        let mut ok = true;
+        for (s, span) in items {
+            let family = match s {
+                "ipv4" => Family::Ipv4,
+                "ipv6" => Family::Ipv6,
+                _ => {
+                    self.error(
+                        span,
+                        key,
+                        format!("unknown family {s:?}: expected \"ipv4\" or \"ipv6\""),
+                    );
+                    ok = false;
+                    continue;
+                }
+            };
+            if out.contains(&family) {
+                self.error(span, key, format!("{s:?} is listed twice"));
+                ok = false;
+            } else {
+                out.push(family);
+            }
+        }
+        if ok && out.is_empty() {
+            if matches!(f.node.value, Value::Array(_)) {
+                self.error(
+                    f.span,
+                    key,
+                    "must name at least one family (\"ipv4\", \"ipv6\")",
+                );
+            }
+            return None;
+        }
+        ok.then_some(out)
+    }
+}
+
+/// An optional setting: absent → `Ok(None)`, valid → `Ok(Some(v))`, invalid → `Err(())`.
+fn optional<T>(read: Option<Option<T>>) -> Result<Option<T>, ()> {
+    match read {
+        None => Ok(None),
+        Some(Some(v)) => Ok(Some(v)),
+        Some(None) => Err(()),
+    }
+}
+
+fn line_text(line: Option<usize>) -> String {
+    line.map_or_else(|| "?".to_owned(), |l| l.to_string())
+}
+
+fn is_link_local(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_link_local(),
+        IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80,
+    }
+}
+
+fn list(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The closest allowed name to a misspelt one, if it is close.
+fn suggest<'n>(name: &str, allowed: &[&'n str]) -> Option<&'n str> {
+    let norm = |s: &str| s.to_ascii_lowercase().replace('-', "_");
+    let n = norm(name);
+    if let Some(exact) = allowed.iter().find(|a| norm(a) == n) {
+        return Some(exact);
+    }
+    allowed
+        .iter()
+        .map(|a| (levenshtein(&n, &norm(a)), *a))
+        .filter(|&(d, a)| d <= 2 && d < a.len().min(n.len()))
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, a)| a)
+}
+
+fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(suggest("listen-port", INTERFACE_KEYS), Some("listen_port"));
+        assert_eq!(suggest("Listen_Port", INTERFACE_KEYS), Some("listen_port"));
+        assert_eq!(
+            suggest("peer_publickey", INTERFACE_KEYS),
+            Some("peer_public_key")
+        );
+        assert_eq!(suggest("interfaces", TOP_KEYS), Some("interface"));
+        assert_eq!(suggest("zzz", INTERFACE_KEYS), None);
+        assert_eq!(levenshtein("kitten", "sitting"), 3);
+    }
+
+    #[test]
+    fn link_local() {
+        assert!(is_link_local("fe80::a".parse().unwrap()));
+        assert!(is_link_local("febf::1".parse().unwrap()));
+        assert!(!is_link_local("fec0::1".parse().unwrap()));
+        assert!(is_link_local("169.254.1.1".parse().unwrap()));
+        assert!(!is_link_local("172.20.0.1".parse().unwrap()));
+    }
+}

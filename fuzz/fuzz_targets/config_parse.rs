@@ -1,0 +1,9 @@
+//! Arbitrary text as a config file: errors, never a panic.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = rr_config::Config::parse(text, "fuzz.toml", std::path::Path::new("/nonexistent"));
+    }
+});
