@@ -1,2 +1,119 @@
-//! The `rootless-router` binary.
-fn main() {}
+//! `rootless-router`: a complete DN42 router in one unprivileged process.
+//!
+//! What it is: the command line — `run`, `check`, `ctl`, `genkey`, `pubkey`, `demo` —
+//! over the library crates. Nothing here is protocol logic.
+
+mod ctl;
+mod demo;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use rr_config::{keys, Config, Key};
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "rootless-router",
+    version,
+    about = "A complete DN42 router in one unprivileged process"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run one router node in the foreground until SIGINT/SIGTERM.
+    Run {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Validate a config: exit 0 if runnable, else one error per problem with its line.
+    Check {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Ask a running node (birdc / `wg show` style).
+    Ctl(ctl::CtlArgs),
+    /// Print a new WireGuard private key (as `wg genkey`).
+    Genkey,
+    /// Read a private key on stdin, print its public key (as `wg pubkey`).
+    Pubkey,
+    /// A self-contained network of three nodes on loopback; shows a packet crossing a transit node.
+    Demo(demo::DemoArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match real_main(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("rootless-router: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs to stderr; `RUST_LOG` overrides `default` (e.g. `RUST_LOG=debug`).
+fn init_logging(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn real_main(cli: Cli) -> Result<ExitCode> {
+    match cli.cmd {
+        Cmd::Run { config } => {
+            init_logging("info");
+            let cfg = Config::load(&config).map_err(|e| anyhow::anyhow!("{e}"))?;
+            rr_node::signals::block();
+            let node = rr_node::Node::start(cfg).context("cannot start the node")?;
+            tracing::info!(socket = %node.control_socket().display(), "node running");
+            let sig = rr_node::signals::wait();
+            tracing::info!(signal = ?sig, "stopping");
+            node.shutdown();
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Check { config } => match Config::load(&config) {
+            Ok(c) => {
+                println!(
+                    "{}: ok ({} interfaces, {} routes, {} bgp sessions)",
+                    config.display(),
+                    c.interfaces.len(),
+                    c.routes.len(),
+                    c.bgp.len()
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                Ok(ExitCode::FAILURE)
+            }
+        },
+        Cmd::Ctl(args) => ctl::run(args),
+        Cmd::Genkey => {
+            println!("{}", keys::generate().to_base64());
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Pubkey => {
+            let mut s = String::new();
+            std::io::stdin().read_to_string(&mut s)?;
+            let k = match Key::from_base64(s.trim()) {
+                Ok(k) => k,
+                Err(_) => bail!("stdin is not a base64 WireGuard private key (32 bytes)"),
+            };
+            println!("{}", keys::public(&k).to_base64());
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Demo(args) => {
+            init_logging("warn");
+            demo::run(args)
+        }
+    }
+}

@@ -165,7 +165,10 @@ pub fn read_line<T: for<'de> Deserialize<'de>>(
     max: usize,
 ) -> Result<Option<T>, CtlError> {
     let mut line = Vec::new();
-    let n = r.by_ref().take(max as u64 + 1).read_until(b'\n', &mut line)?;
+    let n = r
+        .by_ref()
+        .take(max as u64 + 1)
+        .read_until(b'\n', &mut line)?;
     if n == 0 {
         return Ok(None);
     }
@@ -176,6 +179,22 @@ pub fn read_line<T: for<'de> Deserialize<'de>>(
         )));
     }
     Ok(Some(serde_json::from_slice(&line)?))
+}
+
+/// The control socket used when none is given: `$XDG_RUNTIME_DIR/rootless-router.sock`,
+/// else one per user under the system temp dir.
+pub fn default_socket_path() -> std::path::PathBuf {
+    match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+        Some(d) => std::path::PathBuf::from(d).join("rootless-router.sock"),
+        None => {
+            // The effective uid, without unsafe code: the owner of our own /proc entry.
+            use std::os::unix::fs::MetadataExt;
+            let uid = std::fs::metadata("/proc/self").map_or(0, |m| m.uid());
+            std::env::temp_dir()
+                .join(format!("rootless-router-{uid}"))
+                .join("ctl.sock")
+        }
+    }
 }
 
 #[cfg(test)]

@@ -280,17 +280,34 @@ mod tests {
     /// A minimal valid IPv4 packet (checksum unchecked by boringtun).
     fn ipv4_packet(payload: &[u8]) -> Vec<u8> {
         let total = 20 + payload.len();
-        let mut p = vec![0x45, 0, (total >> 8) as u8, total as u8, 0, 0, 0x40, 0, 64, 17, 0, 0];
+        let mut p = vec![
+            0x45,
+            0,
+            (total >> 8) as u8,
+            total as u8,
+            0,
+            0,
+            0x40,
+            0,
+            64,
+            17,
+            0,
+            0,
+        ];
         p.extend_from_slice(&[172, 20, 1, 1, 172, 20, 2, 1]);
         p.extend_from_slice(payload);
         p
     }
 
+    type Sent = Vec<(SocketAddr, Vec<u8>)>;
+
     /// Delivers `datagram` to `t` and collects what it sends.
-    fn deliver(t: &mut Tunnel, from: SocketAddr, datagram: &[u8]) -> (Option<Vec<u8>>, Vec<(SocketAddr, Vec<u8>)>) {
+    fn deliver(t: &mut Tunnel, from: SocketAddr, datagram: &[u8]) -> (Option<Vec<u8>>, Sent) {
         let mut buf = vec![0u8; MAX_DATAGRAM];
         let mut out = Vec::new();
-        let got = match t.receive(from, datagram, &mut buf, &mut |to, d| out.push((to, d.to_vec()))) {
+        let got = match t.receive(from, datagram, &mut buf, &mut |to, d| {
+            out.push((to, d.to_vec()))
+        }) {
             Received::Packet(p) => Some(p.to_vec()),
             _ => None,
         };
@@ -314,7 +331,11 @@ mod tests {
             assert_eq!(out.len(), 1);
             assert_eq!(out[0].0, addr_a, "response goes to the initiator");
             assert_eq!(out[0].1.len(), 92);
-            assert_eq!(b.endpoint(), Some(addr_a), "endpoint learned from an authenticated init");
+            assert_eq!(
+                b.endpoint(),
+                Some(addr_a),
+                "endpoint learned from an authenticated init"
+            );
             // The response completes the handshake; the queued packet is flushed to b.
             let (_, out) = deliver(&mut a, addr_b, &out[0].1);
             let data: Vec<_> = out.iter().map(|(_, d)| d.clone()).collect();

@@ -115,7 +115,9 @@ impl Fib {
     /// Adds or replaces the route for `prefix` (host bits are ignored); returns the old next hop.
     pub fn insert(&mut self, prefix: IpNet, nh: NextHop) -> Option<NextHop> {
         match prefix {
-            IpNet::V4(p) => self.v4.insert(u32::from(p.addr()).into(), p.prefix_len(), nh),
+            IpNet::V4(p) => self
+                .v4
+                .insert(u32::from(p.addr()).into(), p.prefix_len(), nh),
             IpNet::V6(p) => self.v6.insert(u128::from(p.addr()), p.prefix_len(), nh),
         }
     }
@@ -138,10 +140,12 @@ impl Fib {
 
     /// The most specific IPv4 route covering `addr`.
     pub fn lookup_v4(&self, addr: Ipv4Addr) -> Option<(Ipv4Net, NextHop)> {
-        self.v4.lookup(u32::from(addr).into()).map(|(net, len, nh)| {
-            let net = Ipv4Net::new(Ipv4Addr::from(net as u32), len).expect("len <= 32");
-            (net, nh)
-        })
+        self.v4
+            .lookup(u32::from(addr).into())
+            .map(|(net, len, nh)| {
+                let net = Ipv4Net::new(Ipv4Addr::from(net as u32), len).expect("len <= 32");
+                (net, nh)
+            })
     }
 
     /// The most specific IPv6 route covering `addr`.

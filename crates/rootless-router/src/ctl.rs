@@ -1,0 +1,356 @@
+//! `rootless-router ctl`: the client side of the control socket, and its tables.
+//!
+//! What it is: argument parsing, one request, rendering the answer as birdc / `wg show`
+//! style text or as JSON (`--json`). What it is not: a source of state; everything shown
+//! comes from the running node.
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+use rr_ctl::{Request, Response};
+use std::io::{BufReader, Write};
+use std::net::IpAddr;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Args)]
+pub struct CtlArgs {
+    /// Control socket (default: $ROOTLESS_ROUTER_SOCKET, then --config's control_socket,
+    /// then $XDG_RUNTIME_DIR/rootless-router.sock).
+    #[arg(long, global = true)]
+    socket: Option<PathBuf>,
+    /// Take the control socket from this config file.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Machine-readable output: one JSON object per answer line.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    cmd: CtlCmd,
+}
+
+#[derive(Subcommand)]
+enum CtlCmd {
+    /// Show live state.
+    Show {
+        #[command(subcommand)]
+        what: ShowWhat,
+    },
+    /// Which route and tunnel a destination takes.
+    RouteLookup { addr: IpAddr },
+    /// ICMP echo from the router's own stack.
+    Ping {
+        addr: IpAddr,
+        #[arg(short = 'c', long, default_value_t = 3)]
+        count: u32,
+        /// Tunnel for a link-local destination.
+        #[arg(short = 'I', long)]
+        interface: Option<String>,
+    },
+    /// Hop-by-hop path from the router's own stack.
+    Traceroute {
+        addr: IpAddr,
+        #[arg(short = 'm', long, default_value_t = 30)]
+        max_hops: u8,
+        #[arg(short = 'I', long)]
+        interface: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ShowWhat {
+    /// Tunnels, as `wg show`.
+    Interfaces,
+    /// The forwarding table.
+    Routes,
+}
+
+/// Resolves the socket path as SPEC.md orders it.
+pub fn socket_path(socket: Option<PathBuf>, config: Option<&Path>) -> Result<PathBuf> {
+    if let Some(s) = socket {
+        return Ok(s);
+    }
+    if let Some(s) = std::env::var_os("ROOTLESS_ROUTER_SOCKET").filter(|s| !s.is_empty()) {
+        return Ok(PathBuf::from(s));
+    }
+    if let Some(c) = config {
+        let cfg = rr_config::Config::load(c).map_err(|e| anyhow::anyhow!("{e}"))?;
+        if let Some(s) = cfg.router.control_socket {
+            return Ok(s);
+        }
+    }
+    Ok(rr_ctl::default_socket_path())
+}
+
+/// Sends `req` and calls `each` for every answer line until the final one.
+pub fn request(socket: &Path, req: &Request, mut each: impl FnMut(&Response)) -> Result<()> {
+    let conn = UnixStream::connect(socket).with_context(|| {
+        format!(
+            "cannot reach a node at {} (is `rootless-router run` running, as this user?)",
+            socket.display()
+        )
+    })?;
+    let mut w = conn.try_clone()?;
+    rr_ctl::write_line(&mut w, req)?;
+    let mut r = BufReader::new(conn);
+    loop {
+        let resp: Response = rr_ctl::read_line(&mut r, 16 << 20)?
+            .ok_or_else(|| anyhow::anyhow!("the node closed the connection without an answer"))?;
+        if let Response::Error { message } = &resp {
+            bail!("{message}");
+        }
+        each(&resp);
+        if resp.is_final() {
+            return Ok(());
+        }
+    }
+}
+
+pub fn run(args: CtlArgs) -> Result<ExitCode> {
+    let socket = socket_path(args.socket, args.config.as_deref())?;
+    let req = match args.cmd {
+        CtlCmd::Show {
+            what: ShowWhat::Interfaces,
+        } => Request::ShowInterfaces,
+        CtlCmd::Show {
+            what: ShowWhat::Routes,
+        } => Request::ShowRoutes,
+        CtlCmd::RouteLookup { addr } => Request::RouteLookup { addr },
+        CtlCmd::Ping {
+            addr,
+            count,
+            interface,
+        } => Request::Ping {
+            addr,
+            count,
+            interface,
+        },
+        CtlCmd::Traceroute {
+            addr,
+            max_hops,
+            interface,
+        } => Request::Traceroute {
+            addr,
+            max_hops,
+            interface,
+        },
+    };
+    let json = args.json;
+    let mut ok = true;
+    let mut out = std::io::stdout().lock();
+    request(&socket, &req, |resp| {
+        if json {
+            let _ = writeln!(out, "{}", serde_json::to_string(resp).unwrap_or_default());
+        } else {
+            let _ = write!(out, "{}", render(resp));
+        }
+        let _ = out.flush();
+        match resp {
+            Response::PingDone { received, .. } => ok = *received > 0,
+            Response::TracerouteDone { reached } => ok = *reached,
+            _ => {}
+        }
+    })?;
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn human_bytes(b: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.2} {}", UNITS[u])
+    }
+}
+
+fn ago(secs: u64) -> String {
+    match secs {
+        0..=59 => format!("{secs} seconds ago"),
+        60..=3599 => format!("{} minutes, {} seconds ago", secs / 60, secs % 60),
+        _ => format!("{} hours, {} minutes ago", secs / 3600, secs % 3600 / 60),
+    }
+}
+
+/// Text rendering of one answer line.
+pub fn render(resp: &Response) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    match resp {
+        Response::Interfaces {
+            interfaces,
+            counters,
+        } => {
+            for (n, i) in interfaces.iter().enumerate() {
+                if n > 0 {
+                    s.push('\n');
+                }
+                let _ = writeln!(s, "interface: {}", i.name);
+                let _ = writeln!(s, "  public key: {}", i.public_key);
+                let _ = writeln!(s, "  listening port: {}", i.listen_port);
+                if !i.addresses.is_empty() {
+                    let _ = writeln!(s, "  addresses: {}", i.addresses.join(", "));
+                }
+                let _ = writeln!(s, "  mtu: {}", i.mtu);
+                let _ = writeln!(s, "\n  peer: {}", i.peer_public_key);
+                let _ = writeln!(
+                    s,
+                    "    endpoint: {}",
+                    i.endpoint.as_deref().unwrap_or("(none)")
+                );
+                let _ = writeln!(
+                    s,
+                    "    latest handshake: {}",
+                    i.latest_handshake_secs.map_or("(none)".into(), ago)
+                );
+                let _ = writeln!(
+                    s,
+                    "    transfer: {} received, {} sent ({} / {} packets)",
+                    human_bytes(i.rx_bytes),
+                    human_bytes(i.tx_bytes),
+                    i.rx_packets,
+                    i.tx_packets
+                );
+                if let Some(k) = i.persistent_keepalive {
+                    let _ = writeln!(s, "    persistent keepalive: every {k} seconds");
+                }
+                if i.rx_errors + i.tx_errors + i.endpoint_changes > 0 {
+                    let _ = writeln!(
+                        s,
+                        "    errors: {} rejected datagrams, {} unsent; endpoint changes: {}",
+                        i.rx_errors, i.tx_errors, i.endpoint_changes
+                    );
+                }
+            }
+            if interfaces.is_empty() {
+                s.push_str("no interfaces\n");
+            }
+            let _ = writeln!(
+                s,
+                "\nforwarded {}, local {}, echo replies {}, fragmented {}, ICMP errors sent {}",
+                counters.forwarded,
+                counters.local,
+                counters.echo_replied,
+                counters.fragmented,
+                counters.icmp_errors_sent
+            );
+            let drops: Vec<String> = counters
+                .dropped
+                .iter()
+                .filter(|(_, n)| *n > 0)
+                .map(|(r, n)| format!("{r} {n}"))
+                .collect();
+            if !drops.is_empty() {
+                let _ = writeln!(s, "dropped: {}", drops.join(", "));
+            }
+        }
+        Response::Routes { routes } => {
+            let w = routes
+                .iter()
+                .map(|r| r.prefix.len())
+                .max()
+                .unwrap_or(6)
+                .max(6);
+            let _ = writeln!(
+                s,
+                "{:<w$}  {:<16} {:<10} gateway",
+                "prefix", "interface", "source"
+            );
+            for r in routes {
+                let _ = writeln!(
+                    s,
+                    "{:<w$}  {:<16} {:<10} {}",
+                    r.prefix,
+                    r.interface,
+                    r.source,
+                    r.gateway.as_deref().unwrap_or("-")
+                );
+            }
+        }
+        Response::Lookup { addr, route, local } => {
+            if *local {
+                let _ = writeln!(s, "{addr} is this node's own address");
+            }
+            match route {
+                Some(r) => {
+                    let _ = writeln!(
+                        s,
+                        "{addr} via {} dev {} ({}{})",
+                        r.prefix,
+                        r.interface,
+                        r.source,
+                        r.gateway
+                            .as_ref()
+                            .map(|g| format!(", gateway {g}"))
+                            .unwrap_or_default()
+                    );
+                }
+                None if !*local => {
+                    let _ = writeln!(s, "{addr}: no route");
+                }
+                None => {}
+            }
+        }
+        Response::PingReply {
+            seq,
+            from,
+            ttl,
+            rtt_ms,
+            error,
+        } => match (from, error) {
+            (Some(f), Some(e)) => {
+                let _ = writeln!(s, "From {f} icmp_seq={seq} {e}");
+            }
+            (Some(f), None) => {
+                let _ = writeln!(
+                    s,
+                    "reply from {f}: icmp_seq={seq} ttl={} time={:.2} ms",
+                    ttl.unwrap_or(0),
+                    rtt_ms.unwrap_or(0.0)
+                );
+            }
+            (None, _) => {
+                let _ = writeln!(s, "icmp_seq={seq}: no answer");
+            }
+        },
+        Response::PingDone { sent, received } => {
+            let loss = if *sent == 0 {
+                0.0
+            } else {
+                100.0 * f64::from(sent - received) / f64::from(*sent)
+            };
+            let _ = writeln!(
+                s,
+                "{sent} packets transmitted, {received} received, {loss:.0}% packet loss"
+            );
+        }
+        Response::Hop {
+            ttl, from, rtt_ms, ..
+        } => match from {
+            Some(f) => {
+                let _ = writeln!(s, "{ttl:>2}  {f}  {:.2} ms", rtt_ms.unwrap_or(0.0));
+            }
+            None => {
+                let _ = writeln!(s, "{ttl:>2}  *");
+            }
+        },
+        Response::TracerouteDone { reached } => {
+            if !reached {
+                s.push_str("destination not reached\n");
+            }
+        }
+        Response::Error { message } => {
+            let _ = writeln!(s, "error: {message}");
+        }
+    }
+    s
+}

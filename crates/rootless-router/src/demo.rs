@@ -1,0 +1,359 @@
+//! `rootless-router demo`: three nodes on loopback UDP, in this one process, no config,
+//! no root. A and C are stub networks; B is the transit node between them. The demo
+//! waits for the WireGuard handshakes, then pings and traceroutes from A's own stack to
+//! C across B, prints what it saw, and leaves the nodes running for `ctl` until Ctrl-C.
+//!
+//! What it is not: a test fixture with hidden shortcuts — every node is a full
+//! `rr_node::Node` started from a TOML config, exactly as `run` starts one.
+
+use crate::ctl::{render, request};
+use anyhow::{Context, Result};
+use clap::Args;
+use rr_config::{keys, Config};
+use rr_ctl::{Request, Response};
+use std::fmt::Write as _;
+use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+#[derive(Args)]
+pub struct DemoArgs {
+    /// Run the checks, print them and exit (status 0 when every check passed).
+    #[arg(long)]
+    once: bool,
+    /// Directory for the nodes' configs and control sockets (default: a new temp dir).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+}
+
+struct DemoNode {
+    name: &'static str,
+    v4: &'static str,
+    v6: &'static str,
+    socket: PathBuf,
+}
+
+fn free_udp_port() -> Result<u16> {
+    Ok(UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+pub fn run(args: DemoArgs) -> Result<ExitCode> {
+    let temp_dir = args.dir.is_none();
+    let dir = match args.dir {
+        Some(d) => d,
+        None => std::env::temp_dir().join(format!("rootless-router-demo-{}", std::process::id())),
+    };
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+
+    let (ka, kb_a, kb_c, kc) = (
+        keys::generate(),
+        keys::generate(),
+        keys::generate(),
+        keys::generate(),
+    );
+    let pk = |k| keys::public(k).to_base64();
+    let (port_ba, port_bc) = (free_udp_port()?, free_udp_port()?);
+    let sock = |n: &str| dir.join(format!("{n}.sock"));
+
+    let a = format!(
+        r#"[router]
+asn = 4242420001
+addresses = ["172.20.1.1/32", "fd00:1::1/128"]
+control_socket = "{sa}"
+
+[[interface]]
+name = "to-b"
+private_key = "{ka}"
+peer_public_key = "{pb}"
+endpoint = "127.0.0.1:{port_ba}"
+persistent_keepalive = 5
+addresses = ["fe80::a/64"]
+
+[[route]]
+prefix = "172.20.0.0/14"
+interface = "to-b"
+[[route]]
+prefix = "fd00::/8"
+interface = "to-b"
+"#,
+        sa = sock("a").display(),
+        ka = ka.to_base64(),
+        pb = pk(&kb_a),
+    );
+    let b = format!(
+        r#"[router]
+asn = 4242420002
+addresses = ["172.20.2.1/32", "fd00:2::1/128"]
+control_socket = "{sb}"
+
+# No endpoints: B learns them from A's and C's handshakes (and follows them if they roam).
+[[interface]]
+name = "to-a"
+private_key = "{kba}"
+listen_port = {port_ba}
+peer_public_key = "{pa}"
+addresses = ["fe80::b/64"]
+
+[[interface]]
+name = "to-c"
+private_key = "{kbc}"
+listen_port = {port_bc}
+peer_public_key = "{pc}"
+addresses = ["fe80::b/64"]
+
+[[route]]
+prefix = "172.20.1.0/24"
+interface = "to-a"
+[[route]]
+prefix = "fd00:1::/48"
+interface = "to-a"
+[[route]]
+prefix = "172.20.3.0/24"
+interface = "to-c"
+[[route]]
+prefix = "fd00:3::/48"
+interface = "to-c"
+"#,
+        sb = sock("b").display(),
+        kba = kb_a.to_base64(),
+        kbc = kb_c.to_base64(),
+        pa = pk(&ka),
+        pc = pk(&kc),
+    );
+    let c = format!(
+        r#"[router]
+asn = 4242420003
+addresses = ["172.20.3.1/32", "fd00:3::1/128"]
+control_socket = "{sc}"
+
+[[interface]]
+name = "to-b"
+private_key = "{kc}"
+peer_public_key = "{pb}"
+endpoint = "127.0.0.1:{port_bc}"
+persistent_keepalive = 5
+addresses = ["fe80::c/64"]
+
+[[route]]
+prefix = "172.20.0.0/14"
+interface = "to-b"
+[[route]]
+prefix = "fd00::/8"
+interface = "to-b"
+"#,
+        sc = sock("c").display(),
+        kc = kc.to_base64(),
+        pb = pk(&kb_c),
+    );
+
+    let mut handles = Vec::new();
+    for (name, text) in [("b", &b), ("a", &a), ("c", &c)] {
+        let path = dir.join(format!("{name}.toml"));
+        std::fs::write(&path, text)?;
+        let cfg = Config::load(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
+        rr_node::signals::block();
+        handles.push(rr_node::Node::start(cfg).with_context(|| format!("starting node {name}"))?);
+    }
+    let nodes = [
+        DemoNode {
+            name: "A",
+            v4: "172.20.1.1",
+            v6: "fd00:1::1",
+            socket: sock("a"),
+        },
+        DemoNode {
+            name: "B",
+            v4: "172.20.2.1",
+            v6: "fd00:2::1",
+            socket: sock("b"),
+        },
+        DemoNode {
+            name: "C",
+            v4: "172.20.3.1",
+            v6: "fd00:3::1",
+            socket: sock("c"),
+        },
+    ];
+
+    println!("rootless-router demo: three nodes on loopback UDP, one process, no root.\n");
+    println!(
+        "  A {} {}  ==wg==  B {} {} (transit)  ==wg==  C {} {}\n",
+        nodes[0].v4, nodes[0].v6, nodes[1].v4, nodes[1].v6, nodes[2].v4, nodes[2].v6
+    );
+
+    let up = wait_handshakes(&nodes[1].socket, 2, Duration::from_secs(15));
+    println!(
+        "WireGuard handshakes: {}",
+        if up {
+            "B has both peers up"
+        } else {
+            "NOT complete after 15 s"
+        }
+    );
+
+    let mut passed = 0;
+    let mut failed = 0;
+    let mut check = |title: &str, req: Request, ok: &dyn Fn(&[Response]) -> bool| {
+        println!("\n$ {title}");
+        let mut lines = Vec::new();
+        let r = request(&nodes[0].socket, &req, |resp| {
+            print!("{}", render(resp));
+            lines.push(resp.clone());
+        });
+        let good = r.is_ok() && ok(&lines);
+        if let Err(e) = r {
+            println!("error: {e:#}");
+        }
+        println!("=> {}", if good { "ok" } else { "FAILED" });
+        if good {
+            passed += 1
+        } else {
+            failed += 1
+        }
+    };
+    let replies = |n: u32| {
+        move |l: &[Response]| {
+            l.iter()
+                .any(|r| matches!(r, Response::PingDone { received, .. } if *received >= n))
+        }
+    };
+    check(
+        &format!("ping from A's own stack to C ({})", nodes[2].v4),
+        Request::Ping {
+            addr: nodes[2].v4.parse()?,
+            count: 3,
+            interface: None,
+        },
+        &replies(2),
+    );
+    check(
+        &format!("ping6 from A's own stack to C ({})", nodes[2].v6),
+        Request::Ping {
+            addr: nodes[2].v6.parse()?,
+            count: 3,
+            interface: None,
+        },
+        &replies(2),
+    );
+    let via_b = |b: String, c: String| {
+        move |l: &[Response]| {
+            let hops: Vec<_> = l
+                .iter()
+                .filter_map(|r| match r {
+                    Response::Hop { ttl, from, .. } => Some((*ttl, from.clone())),
+                    _ => None,
+                })
+                .collect();
+            hops.first() == Some(&(1, Some(b.clone())))
+                && hops.last().map(|h| h.1.clone()) == Some(Some(c.clone()))
+        }
+    };
+    check(
+        &format!(
+            "traceroute from A to C: the first hop is the transit node B ({})",
+            nodes[1].v4
+        ),
+        Request::Traceroute {
+            addr: nodes[2].v4.parse()?,
+            max_hops: 8,
+            interface: None,
+        },
+        &via_b(nodes[1].v4.into(), nodes[2].v4.into()),
+    );
+    check(
+        &format!("traceroute6 from A to C via B ({})", nodes[1].v6),
+        Request::Traceroute {
+            addr: nodes[2].v6.parse()?,
+            max_hops: 8,
+            interface: None,
+        },
+        &via_b(nodes[1].v6.into(), nodes[2].v6.into()),
+    );
+    check(
+        "ping from A to an address nobody routes (B answers unreachable)",
+        Request::Ping {
+            addr: "172.20.9.9".parse()?,
+            count: 1,
+            interface: None,
+        },
+        &|l: &[Response]| {
+            l.iter().any(|r| matches!(r, Response::PingReply { error: Some(e), from: Some(f), .. } if e.contains("unreachable") && f == "172.20.2.1"))
+        },
+    );
+
+    println!("\n{passed} passed, {failed} failed");
+    let mut poke = String::new();
+    let exe = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "rootless-router".into());
+    let _ = writeln!(
+        poke,
+        "\nThe nodes keep running. Poke them from another terminal:"
+    );
+    for n in &nodes {
+        let _ = writeln!(
+            poke,
+            "  {exe} ctl --socket {} show interfaces     # node {}",
+            n.socket.display(),
+            n.name
+        );
+    }
+    let _ = writeln!(
+        poke,
+        "  {exe} ctl --socket {} show routes",
+        nodes[1].socket.display()
+    );
+    let _ = writeln!(
+        poke,
+        "  {exe} ctl --socket {} traceroute {}",
+        nodes[2].socket.display(),
+        nodes[0].v6
+    );
+    let _ = writeln!(
+        poke,
+        "  {exe} ctl --socket {} ping -c 5 {}",
+        nodes[0].socket.display(),
+        nodes[2].v4
+    );
+    let _ = writeln!(
+        poke,
+        "Configs are in {}. Ctrl-C stops the demo.",
+        dir.display()
+    );
+    if !args.once {
+        print!("{poke}");
+        rr_node::signals::wait();
+    }
+    for h in handles {
+        h.shutdown();
+    }
+    if temp_dir {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn wait_handshakes(socket: &Path, peers: usize, limit: Duration) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        let mut up = 0;
+        let _ = request(socket, &Request::ShowInterfaces, |r| {
+            if let Response::Interfaces { interfaces, .. } = r {
+                up = interfaces
+                    .iter()
+                    .filter(|i| i.latest_handshake_secs.is_some())
+                    .count();
+            }
+        });
+        if up >= peers {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}

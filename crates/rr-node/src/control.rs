@@ -1,0 +1,295 @@
+//! The control thread: WireGuard timers, packets for the node itself, and probes.
+//!
+//! What it is: a loop over one channel. Packets the forwarding plane delivers locally
+//! arrive here; answers to the node's own probes (`ctl ping`, `ctl traceroute`) are
+//! matched, the rest goes to the node's TCP/UDP stack. Every 100 ms it drives each
+//! tunnel's handshake/keepalive timers; every second it refills the handshake limiters.
+//!
+//! What it is not: on the forwarding path. Transit packets never come here.
+
+use crate::probe::{self, AnswerKind};
+use crate::shared::{NodeError, NodeSink, Shared};
+use rr_config::Config;
+use rr_ctl::Response;
+use rr_dataplane::forward::Forwarder;
+use rr_dataplane::tunnel::MAX_DATAGRAM;
+use rr_fib::IfIndex;
+use std::net::IpAddr;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What other threads ask of the control thread.
+pub(crate) enum ControlMsg {
+    /// A packet for one of the node's addresses, and the tunnel it arrived on.
+    Local(IfIndex, Vec<u8>),
+    /// Start a probe; results go to `reply`, the last one final.
+    Probe(ProbeRequest),
+    Shutdown,
+}
+
+pub(crate) struct ProbeRequest {
+    pub addr: IpAddr,
+    pub scope: Option<IfIndex>,
+    pub mode: ProbeMode,
+    pub reply: mpsc::Sender<Response>,
+}
+
+#[derive(Clone, Copy)]
+pub(crate) enum ProbeMode {
+    Ping { count: u32 },
+    Traceroute { max_hops: u8 },
+}
+
+/// How long one probe waits for its answer, and the interval between pings.
+const PROBE_WAIT: Duration = Duration::from_secs(1);
+const TICK: Duration = Duration::from_millis(100);
+
+struct ActiveProbe {
+    req: ProbeRequest,
+    src: IpAddr,
+    ident: u16,
+    seq: u16,
+    /// TTL of the outstanding probe (traceroute) or 64.
+    ttl: u8,
+    sent_at: Instant,
+    answered: bool,
+    sent: u32,
+    received: u32,
+    done: bool,
+}
+
+pub(crate) struct Control {
+    shared: Arc<Shared>,
+    forwarder: Forwarder,
+    probes: Vec<ActiveProbe>,
+    next_ident: u16,
+    buf: Vec<u8>,
+}
+
+impl Control {
+    pub fn new(shared: Arc<Shared>, _config: &Config) -> Result<Control, NodeError> {
+        let forwarder = Forwarder::new(shared.local.clone());
+        Ok(Control {
+            shared,
+            forwarder,
+            probes: Vec::new(),
+            next_ident: 0x5252,
+            buf: vec![0u8; MAX_DATAGRAM],
+        })
+    }
+
+    pub fn run(mut self, rx: mpsc::Receiver<ControlMsg>) {
+        let mut next_tick = Instant::now();
+        let mut next_second = Instant::now();
+        loop {
+            let now = Instant::now();
+            if now >= next_tick {
+                self.tick_tunnels();
+                next_tick = now + TICK;
+            }
+            if now >= next_second {
+                for l in &self.shared.rate_limiters {
+                    l.reset_count();
+                }
+                next_second = now + Duration::from_secs(1);
+            }
+            self.drive_probes(now);
+            let wait = next_tick.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(wait) {
+                Ok(ControlMsg::Local(scope, packet)) => self.local_packet(scope, packet),
+                Ok(ControlMsg::Probe(req)) => self.start_probe(req),
+                Ok(ControlMsg::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            if self.shared.shutdown.load(Ordering::Relaxed) {
+                break;
+            }
+        }
+    }
+
+    fn tick_tunnels(&mut self) {
+        for slot in &self.shared.tunnels {
+            let out = {
+                let mut t = slot.tunnel.lock().unwrap_or_else(|e| e.into_inner());
+                t.update_timers(&mut self.buf)
+            };
+            if let Some((to, d)) = out {
+                slot.send_datagram(to, d);
+            }
+        }
+    }
+
+    fn local_packet(&mut self, _scope: IfIndex, packet: Vec<u8>) {
+        if let Some(a) = probe::parse_answer(&packet) {
+            let now = Instant::now();
+            for p in self.probes.iter_mut().filter(|p| !p.done) {
+                if p.ident == a.ident && p.seq == a.seq && !p.answered {
+                    p.answered = true;
+                    let rtt = now.duration_since(p.sent_at).as_secs_f64() * 1000.0;
+                    match p.req.mode {
+                        ProbeMode::Ping { .. } => {
+                            let ok = a.kind == AnswerKind::EchoReply;
+                            if ok {
+                                p.received += 1;
+                            }
+                            let _ = p.req.reply.send(Response::PingReply {
+                                seq: p.seq,
+                                from: Some(a.from.to_string()),
+                                ttl: Some(a.ttl),
+                                rtt_ms: Some(rtt),
+                                error: (!ok).then(|| a.kind.describe().to_string()),
+                            });
+                        }
+                        ProbeMode::Traceroute { .. } => {
+                            let reached = a.kind != AnswerKind::TimeExceeded;
+                            let _ = p.req.reply.send(Response::Hop {
+                                ttl: p.ttl,
+                                from: Some(a.from.to_string()),
+                                rtt_ms: Some(rtt),
+                                reached: a.kind == AnswerKind::EchoReply,
+                            });
+                            if reached {
+                                p.done = true;
+                                let _ = p.req.reply.send(Response::TracerouteDone {
+                                    reached: a.kind == AnswerKind::EchoReply,
+                                });
+                            }
+                        }
+                    }
+                    return;
+                }
+            }
+        }
+        // Not ours to answer here: the node's TCP/UDP stack takes it (next step).
+    }
+
+    fn start_probe(&mut self, req: ProbeRequest) {
+        let fail = |req: &ProbeRequest, m: String| {
+            let _ = req.reply.send(Response::Error { message: m });
+        };
+        let ll = matches!(req.addr, IpAddr::V6(v6) if v6.is_unicast_link_local());
+        if ll && req.scope.is_none() {
+            return fail(
+                &req,
+                format!("{} is link-local: name the interface", req.addr),
+            );
+        }
+        let local = &self.shared.local;
+        let is_local =
+            (0..local.ifaces.len().max(1) as IfIndex).any(|s| local.is_local(s, req.addr));
+        if is_local {
+            return fail(&req, format!("{} is this node's own address", req.addr));
+        }
+        let egress = match req.scope {
+            Some(s) => s,
+            None => match self.shared.fib.load().lookup(req.addr) {
+                Some((_, nh)) => nh.iface,
+                None => return fail(&req, format!("no route to {}", req.addr)),
+            },
+        };
+        let src = match req.addr {
+            IpAddr::V4(_) => local.icmp_source_v4(egress).map(IpAddr::V4),
+            IpAddr::V6(_) => local.icmp_source_v6(egress, ll).map(IpAddr::V6),
+        };
+        let Some(src) = src else {
+            return fail(
+                &req,
+                format!(
+                    "this node has no address of {}'s family to send from",
+                    req.addr
+                ),
+            );
+        };
+        self.next_ident = self.next_ident.wrapping_add(1);
+        let mut p = ActiveProbe {
+            src,
+            ident: self.next_ident,
+            seq: 0,
+            ttl: 0,
+            sent_at: Instant::now(),
+            answered: true,
+            sent: 0,
+            received: 0,
+            done: false,
+            req,
+        };
+        self.send_next(&mut p, Instant::now());
+        self.probes.push(p);
+    }
+
+    /// Emits the timeout of the outstanding probe if due, then sends the next one.
+    fn drive_probes(&mut self, now: Instant) {
+        let mut probes = std::mem::take(&mut self.probes);
+        for p in probes.iter_mut().filter(|p| !p.done) {
+            let waited = now.duration_since(p.sent_at) >= PROBE_WAIT;
+            match p.req.mode {
+                ProbeMode::Ping { .. } if waited => {
+                    if !p.answered {
+                        let _ = p.req.reply.send(Response::PingReply {
+                            seq: p.seq,
+                            from: None,
+                            ttl: None,
+                            rtt_ms: None,
+                            error: None,
+                        });
+                    }
+                    self.send_next(p, now);
+                }
+                ProbeMode::Traceroute { .. } if p.answered || waited => {
+                    if !p.answered {
+                        let _ = p.req.reply.send(Response::Hop {
+                            ttl: p.ttl,
+                            from: None,
+                            rtt_ms: None,
+                            reached: false,
+                        });
+                    }
+                    self.send_next(p, now);
+                }
+                _ => {}
+            }
+        }
+        probes.retain(|p| !p.done);
+        self.probes = probes;
+    }
+
+    fn send_next(&mut self, p: &mut ActiveProbe, now: Instant) {
+        let finished = match p.req.mode {
+            ProbeMode::Ping { count } => p.sent >= count,
+            ProbeMode::Traceroute { max_hops } => p.ttl >= max_hops,
+        };
+        if finished {
+            p.done = true;
+            let last = match p.req.mode {
+                ProbeMode::Ping { .. } => Response::PingDone {
+                    sent: p.sent,
+                    received: p.received,
+                },
+                ProbeMode::Traceroute { .. } => Response::TracerouteDone { reached: false },
+            };
+            let _ = p.req.reply.send(last);
+            return;
+        }
+        p.seq = p.seq.wrapping_add(1);
+        p.ttl = match p.req.mode {
+            ProbeMode::Ping { .. } => 64,
+            ProbeMode::Traceroute { .. } => p.ttl + 1,
+        };
+        p.sent += 1;
+        p.sent_at = now;
+        p.answered = false;
+        if let Some(mut pkt) = probe::echo_request(p.src, p.req.addr, p.ttl, p.ident, p.seq) {
+            let fib = self.shared.fib.load();
+            let mut sink = NodeSink {
+                shared: &self.shared,
+                buf: &mut self.buf,
+            };
+            let d = self
+                .forwarder
+                .from_local(now, p.req.scope, &mut pkt, &fib, &mut sink);
+            self.shared.counters.count(d);
+        }
+    }
+}

@@ -1,0 +1,457 @@
+//! The state every thread of a node shares, the tunnels' receive threads, and start-up.
+
+use crate::control::{self, ControlMsg};
+use crate::ctl_server;
+use ipnet::IpNet;
+use rr_config::Config;
+use rr_dataplane::forward::{Disposition, DropReason, Forwarder, IfaceInfo, LocalConfig, Sink};
+use rr_dataplane::tunnel::{Received, Tunnel, TunnelParams, MAX_DATAGRAM};
+use rr_fib::{Fib, IfIndex, NextHop, SharedFib};
+use std::collections::HashMap;
+use std::io::ErrorKind;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr, SocketAddrV6, UdpSocket};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("interface \"{name}\": cannot bind UDP port {port}: {source}")]
+    Bind {
+        name: String,
+        port: u16,
+        source: std::io::Error,
+    },
+    #[error("control socket {path}: {source}")]
+    ControlSocket {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("control socket {path}: another node is already serving it")]
+    ControlSocketInUse { path: PathBuf },
+    #[error("cannot start a thread: {0}")]
+    Thread(std::io::Error),
+}
+
+/// One tunnel as the node runs it.
+pub(crate) struct TunnelSlot {
+    pub name: String,
+    pub index: IfIndex,
+    pub socket: UdpSocket,
+    /// The socket is `[::]` (dual stack): IPv4 endpoints are written as mapped addresses.
+    pub dual_stack: bool,
+    pub listen_port: u16,
+    pub public_key: [u8; 32],
+    pub peer_public_key: [u8; 32],
+    pub persistent_keepalive: Option<u16>,
+    pub mtu: u16,
+    pub addresses: Vec<IpNet>,
+    pub tunnel: Mutex<Tunnel>,
+    pub tx_errors: AtomicU64,
+}
+
+impl TunnelSlot {
+    /// Sends a datagram to `to` on this tunnel's socket.
+    pub fn send_datagram(&self, to: SocketAddr, datagram: &[u8]) {
+        let to = match (self.dual_stack, to) {
+            (true, SocketAddr::V4(v4)) => {
+                SocketAddr::V6(SocketAddrV6::new(v4.ip().to_ipv6_mapped(), v4.port(), 0, 0))
+            }
+            _ => to,
+        };
+        if let Err(e) = self.socket.send_to(datagram, to) {
+            self.tx_errors.fetch_add(1, Ordering::Relaxed);
+            tracing::trace!(tunnel = %self.name, error = %e, "send failed");
+        }
+    }
+}
+
+/// Node-wide counters, updated by every thread.
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub forwarded: AtomicU64,
+    pub local: AtomicU64,
+    pub echo_replied: AtomicU64,
+    pub fragmented: AtomicU64,
+    pub icmp_errors_sent: AtomicU64,
+    pub dropped: [AtomicU64; DropReason::ALL.len()],
+}
+
+impl Counters {
+    pub fn count(&self, d: Disposition) {
+        let c = match d {
+            Disposition::Forwarded { .. } => &self.forwarded,
+            Disposition::Fragmented { .. } => &self.fragmented,
+            Disposition::Local => &self.local,
+            Disposition::EchoReplied => &self.echo_replied,
+            Disposition::Dropped { reason, icmp_sent } => {
+                if icmp_sent {
+                    self.icmp_errors_sent.fetch_add(1, Ordering::Relaxed);
+                }
+                let i = DropReason::ALL
+                    .iter()
+                    .position(|r| *r == reason)
+                    .unwrap_or(0);
+                &self.dropped[i]
+            }
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn snapshot(&self) -> rr_ctl::Counters {
+        let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        rr_ctl::Counters {
+            forwarded: l(&self.forwarded),
+            local: l(&self.local),
+            echo_replied: l(&self.echo_replied),
+            fragmented: l(&self.fragmented),
+            icmp_errors_sent: l(&self.icmp_errors_sent),
+            dropped: DropReason::ALL
+                .iter()
+                .zip(&self.dropped)
+                .map(|(r, c)| (r.as_str().to_string(), l(c)))
+                .collect(),
+        }
+    }
+}
+
+/// Where a FIB entry came from, for `show routes`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RouteSource {
+    Static,
+    Connected,
+}
+
+impl RouteSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RouteSource::Static => "static",
+            RouteSource::Connected => "connected",
+        }
+    }
+}
+
+/// Everything the node's threads share.
+pub(crate) struct Shared {
+    pub tunnels: Vec<TunnelSlot>,
+    pub fib: SharedFib,
+    pub route_sources: Mutex<HashMap<IpNet, RouteSource>>,
+    pub local: Arc<LocalConfig>,
+    pub counters: Counters,
+    pub control: mpsc::Sender<ControlMsg>,
+    pub shutdown: AtomicBool,
+    /// One handshake rate limiter per distinct private key.
+    pub rate_limiters: Vec<Arc<boringtun::noise::rate_limiter::RateLimiter>>,
+}
+
+impl Shared {
+    /// Encrypts `packet` for tunnel `iface` and sends it.
+    pub fn transmit(&self, iface: IfIndex, packet: &[u8], buf: &mut [u8]) {
+        let Some(slot) = self.tunnels.get(iface as usize) else {
+            return;
+        };
+        let out = {
+            let mut t = slot.tunnel.lock().unwrap_or_else(|e| e.into_inner());
+            t.send(packet, buf)
+        };
+        if let Some((to, datagram)) = out {
+            slot.send_datagram(to, datagram);
+        }
+    }
+
+    pub fn iface_name(&self, i: IfIndex) -> String {
+        self.tunnels
+            .get(i as usize)
+            .map(|t| t.name.clone())
+            .unwrap_or_else(|| format!("#{i}"))
+    }
+
+    pub fn iface_by_name(&self, name: &str) -> Option<IfIndex> {
+        self.tunnels
+            .iter()
+            .find(|t| t.name == name)
+            .map(|t| t.index)
+    }
+}
+
+/// The data plane's sink on a node: encrypt-and-send, or hand to the control thread.
+pub(crate) struct NodeSink<'a> {
+    pub shared: &'a Shared,
+    pub buf: &'a mut [u8],
+}
+
+impl Sink for NodeSink<'_> {
+    fn transmit(&mut self, iface: IfIndex, packet: &[u8]) {
+        self.shared.transmit(iface, packet, self.buf);
+    }
+
+    fn deliver_local(&mut self, scope: IfIndex, packet: &[u8]) {
+        let _ = self
+            .shared
+            .control
+            .send(ControlMsg::Local(scope, packet.to_vec()));
+    }
+}
+
+/// A running node; dropping it does not stop it, [`NodeHandle::shutdown`] does.
+pub struct NodeHandle {
+    shared: Arc<Shared>,
+    threads: Vec<JoinHandle<()>>,
+    control_socket: PathBuf,
+}
+
+impl NodeHandle {
+    /// The control socket's path.
+    pub fn control_socket(&self) -> &std::path::Path {
+        &self.control_socket
+    }
+
+    /// UDP ports the tunnels listen on, in interface order.
+    pub fn listen_ports(&self) -> Vec<u16> {
+        self.shared.tunnels.iter().map(|t| t.listen_port).collect()
+    }
+
+    /// Stops every thread and removes the control socket.
+    pub fn shutdown(self) {
+        self.shared.shutdown.store(true, Ordering::SeqCst);
+        let _ = self.shared.control.send(ControlMsg::Shutdown);
+        ctl_server::wake(&self.control_socket);
+        for t in self.threads {
+            let _ = t.join();
+        }
+        let _ = std::fs::remove_file(&self.control_socket);
+    }
+}
+
+fn bind_tunnel(name: &str, port: u16) -> Result<(UdpSocket, bool), NodeError> {
+    let err = |source| NodeError::Bind {
+        name: name.to_string(),
+        port,
+        source,
+    };
+    // Dual stack first, so both IPv4 and IPv6 endpoints work; hosts without IPv6 fall back.
+    let (socket, dual) = match UdpSocket::bind((Ipv6Addr::UNSPECIFIED, port)) {
+        Ok(s) => (s, true),
+        Err(e) if e.kind() == ErrorKind::AddrInUse => return Err(err(e)),
+        Err(_) => (UdpSocket::bind(("0.0.0.0", port)).map_err(err)?, false),
+    };
+    socket
+        .set_read_timeout(Some(Duration::from_millis(250)))
+        .map_err(err)?;
+    Ok((socket, dual))
+}
+
+/// A datagram's source as the tunnel should remember it (IPv4-mapped back to IPv4).
+fn unmap(a: SocketAddr) -> SocketAddr {
+    match a {
+        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(IpAddr::V4(v4), v6.port()),
+            None => a,
+        },
+        a => a,
+    }
+}
+
+fn local_config(config: &Config) -> LocalConfig {
+    LocalConfig {
+        ifaces: config
+            .interfaces
+            .iter()
+            .map(|i| IfaceInfo {
+                mtu: i.mtu,
+                link_local: i
+                    .addresses
+                    .iter()
+                    .filter_map(|a| match a.addr() {
+                        IpAddr::V6(v6) if v6.is_unicast_link_local() => Some(v6),
+                        _ => None,
+                    })
+                    .collect(),
+                addrs: i
+                    .addresses
+                    .iter()
+                    .map(|a| a.addr())
+                    .filter(|a| !matches!(a, IpAddr::V6(v6) if v6.is_unicast_link_local()))
+                    .collect(),
+            })
+            .collect(),
+        router_addrs: config.router_addresses(),
+    }
+}
+
+/// The FIB a config starts with: static routes, and the networks of interface addresses
+/// wider than a host (a /30 on a tunnel is reachable through it).
+fn initial_fib(config: &Config) -> (Fib, HashMap<IpNet, RouteSource>) {
+    let mut fib = Fib::new();
+    let mut sources = HashMap::new();
+    for (i, iface) in config.interfaces.iter().enumerate() {
+        for a in &iface.addresses {
+            let host = a.max_prefix_len() == a.prefix_len();
+            let ll = matches!(a.addr(), IpAddr::V6(v6) if v6.is_unicast_link_local());
+            if !host && !ll {
+                let net = a.trunc();
+                fib.insert(
+                    net,
+                    NextHop {
+                        iface: i as IfIndex,
+                        gateway: None,
+                    },
+                );
+                sources.insert(net, RouteSource::Connected);
+            }
+        }
+    }
+    for r in &config.routes {
+        fib.insert(
+            r.prefix,
+            NextHop {
+                iface: r.iface_index as IfIndex,
+                gateway: r.gateway,
+            },
+        );
+        sources.insert(r.prefix, RouteSource::Static);
+    }
+    (fib, sources)
+}
+
+pub(crate) fn start(config: Config) -> Result<NodeHandle, NodeError> {
+    let control_socket = ctl_server::socket_path(config.router.control_socket.as_deref());
+    let listener = ctl_server::bind(&control_socket)?;
+
+    let mut limiters: HashMap<[u8; 32], Arc<_>> = HashMap::new();
+    let mut tunnels = Vec::new();
+    for (i, ic) in config.interfaces.iter().enumerate() {
+        let (socket, dual_stack) = bind_tunnel(&ic.name, ic.listen_port.unwrap_or(0))?;
+        let listen_port = socket.local_addr().map(|a| a.port()).unwrap_or(0);
+        let private = ic.private_key.0;
+        let limiter = limiters
+            .entry(private)
+            .or_insert_with(|| Tunnel::rate_limiter(&private, HANDSHAKES_PER_SECOND))
+            .clone();
+        let params = TunnelParams {
+            private_key: private,
+            peer_public_key: ic.peer_public_key.0,
+            preshared_key: ic.preshared_key.map(|k| k.0),
+            persistent_keepalive: ic.persistent_keepalive,
+            endpoint: ic.endpoint,
+            index: i as u32,
+        };
+        tunnels.push(TunnelSlot {
+            name: ic.name.clone(),
+            index: i as IfIndex,
+            socket,
+            dual_stack,
+            listen_port,
+            public_key: rr_config::keys::public(&ic.private_key).0,
+            peer_public_key: ic.peer_public_key.0,
+            persistent_keepalive: ic.persistent_keepalive.filter(|k| *k > 0),
+            mtu: ic.mtu,
+            addresses: ic.addresses.clone(),
+            tunnel: Mutex::new(Tunnel::new(&params, limiter)),
+            tx_errors: AtomicU64::new(0),
+        });
+    }
+    let (fib, sources) = initial_fib(&config);
+    let (control_tx, control_rx) = mpsc::channel();
+    let shared = Arc::new(Shared {
+        tunnels,
+        fib: SharedFib::new(fib),
+        route_sources: Mutex::new(sources),
+        local: Arc::new(local_config(&config)),
+        counters: Counters::default(),
+        control: control_tx,
+        shutdown: AtomicBool::new(false),
+        rate_limiters: limiters.into_values().collect(),
+    });
+
+    let mut threads = Vec::new();
+    let spawn = |name: String, f: Box<dyn FnOnce() + Send>| {
+        std::thread::Builder::new()
+            .name(name)
+            .spawn(f)
+            .map_err(NodeError::Thread)
+    };
+    for i in 0..shared.tunnels.len() {
+        let s = shared.clone();
+        threads.push(spawn(
+            format!("rx-{}", shared.tunnels[i].name),
+            Box::new(move || receive_loop(&s, i)),
+        )?);
+    }
+    let s = shared.clone();
+    let control = control::Control::new(s, &config)?;
+    threads.push(spawn(
+        "control".into(),
+        Box::new(move || control.run(control_rx)),
+    )?);
+    let s = shared.clone();
+    threads.push(spawn(
+        "ctl".into(),
+        Box::new(move || ctl_server::serve(&s, listener)),
+    )?);
+    for t in &shared.tunnels {
+        tracing::info!(tunnel = %t.name, port = t.listen_port, "tunnel listening");
+    }
+    Ok(NodeHandle {
+        shared,
+        threads,
+        control_socket,
+    })
+}
+
+/// Handshakes per second, per private key, before cookies are demanded (boringtun's
+/// device uses 10 per peer; ours is shared by all tunnels that use the key).
+const HANDSHAKES_PER_SECOND: u64 = 100;
+
+/// One tunnel's receive thread: datagram -> WireGuard -> forwarding decision -> out.
+fn receive_loop(shared: &Shared, i: usize) {
+    let slot = &shared.tunnels[i];
+    let mut datagram = vec![0u8; MAX_DATAGRAM];
+    let mut plain = vec![0u8; MAX_DATAGRAM];
+    let mut out = vec![0u8; MAX_DATAGRAM];
+    let mut forwarder = Forwarder::new(shared.local.clone());
+    while !shared.shutdown.load(Ordering::Relaxed) {
+        let (n, from) = match slot.socket.recv_from(&mut datagram) {
+            Ok(r) => r,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => continue,
+            Err(e) => {
+                // ICMP port unreachable from a dead endpoint surfaces here; keep going.
+                tracing::trace!(tunnel = %slot.name, error = %e, "receive error");
+                continue;
+            }
+        };
+        let from = unmap(from);
+        let received = {
+            let mut t = slot.tunnel.lock().unwrap_or_else(|e| e.into_inner());
+            match t.receive(from, &datagram[..n], &mut plain, &mut |to, d| {
+                slot.send_datagram(to, d)
+            }) {
+                Received::Packet(p) => Some(p.len()),
+                Received::Control => None,
+                Received::Rejected(e) => {
+                    tracing::trace!(tunnel = %slot.name, %from, error = ?e, "datagram rejected");
+                    None
+                }
+            }
+        };
+        if let Some(len) = received {
+            let fib = shared.fib.load();
+            let mut sink = NodeSink {
+                shared,
+                buf: &mut out,
+            };
+            let d = forwarder.from_tunnel(
+                Instant::now(),
+                slot.index,
+                &mut plain[..len],
+                &fib,
+                &mut sink,
+            );
+            shared.counters.count(d);
+        }
+    }
+}
