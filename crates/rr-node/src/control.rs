@@ -14,6 +14,7 @@ use rr_ctl::Response;
 use rr_dataplane::forward::Forwarder;
 use rr_dataplane::tunnel::MAX_DATAGRAM;
 use rr_fib::IfIndex;
+use rr_stack::Stack;
 use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -63,6 +64,8 @@ struct ActiveProbe {
 pub(crate) struct Control {
     shared: Arc<Shared>,
     forwarder: Forwarder,
+    /// The node's own TCP/UDP endpoints (BGP and `exec` build on it).
+    stack: Stack,
     probes: Vec<ActiveProbe>,
     next_ident: u16,
     buf: Vec<u8>,
@@ -71,9 +74,27 @@ pub(crate) struct Control {
 impl Control {
     pub fn new(shared: Arc<Shared>, _config: &Config) -> Result<Control, NodeError> {
         let forwarder = Forwarder::new(shared.local.clone());
+        let local = &shared.local;
+        let mut global: Vec<IpAddr> = local.router_addrs.clone();
+        for i in &local.ifaces {
+            for a in &i.addrs {
+                if !global.contains(a) {
+                    global.push(*a);
+                }
+            }
+        }
+        let link_local: Vec<_> = local
+            .ifaces
+            .iter()
+            .enumerate()
+            .filter(|(_, i)| !i.link_local.is_empty())
+            .map(|(n, i)| (n as IfIndex, i.link_local.clone()))
+            .collect();
+        let stack = Stack::new(Instant::now(), &global, &link_local).map_err(NodeError::Stack)?;
         Ok(Control {
             shared,
             forwarder,
+            stack,
             probes: Vec::new(),
             next_ident: 0x5252,
             buf: vec![0u8; MAX_DATAGRAM],
@@ -96,12 +117,24 @@ impl Control {
                 next_second = now + Duration::from_secs(1);
             }
             self.drive_probes(now);
-            let wait = next_tick.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(wait) {
-                Ok(ControlMsg::Local(scope, packet)) => self.local_packet(scope, packet),
-                Ok(ControlMsg::Probe(req)) => self.start_probe(req),
-                Ok(ControlMsg::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
-                Err(RecvTimeoutError::Timeout) => {}
+            self.drive_stack(now);
+            let mut wait = next_tick.saturating_duration_since(Instant::now());
+            if let Some(d) = self.stack.poll_delay(Instant::now()) {
+                wait = wait.min(d);
+            }
+            let mut msg = rx.recv_timeout(wait);
+            // Take everything queued before polling the stack again.
+            loop {
+                match msg {
+                    Ok(ControlMsg::Local(scope, packet)) => self.local_packet(scope, packet),
+                    Ok(ControlMsg::Probe(req)) => self.start_probe(req),
+                    Ok(ControlMsg::Shutdown) | Err(RecvTimeoutError::Disconnected) => return,
+                    Err(RecvTimeoutError::Timeout) => break,
+                }
+                msg = rx.try_recv().map_err(|e| match e {
+                    mpsc::TryRecvError::Empty => RecvTimeoutError::Timeout,
+                    mpsc::TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
+                });
             }
             if self.shared.shutdown.load(Ordering::Relaxed) {
                 break;
@@ -121,7 +154,25 @@ impl Control {
         }
     }
 
-    fn local_packet(&mut self, _scope: IfIndex, packet: Vec<u8>) {
+    /// Runs the stack's timers and sends what it has to send.
+    fn drive_stack(&mut self, now: Instant) {
+        self.stack.poll(now);
+        let fib = self.shared.fib.load();
+        while let Some((scope, mut packet)) = self.stack.poll_transmit() {
+            let mut sink = NodeSink {
+                shared: &self.shared,
+                buf: &mut self.buf,
+            };
+            let d = self
+                .forwarder
+                .from_local(now, scope, &mut packet, &fib, &mut sink);
+            if let rr_dataplane::forward::Disposition::Dropped { reason, .. } = d {
+                tracing::trace!(%reason, "own packet dropped");
+            }
+        }
+    }
+
+    fn local_packet(&mut self, scope: IfIndex, packet: Vec<u8>) {
         if let Some(a) = probe::parse_answer(&packet) {
             let now = Instant::now();
             for p in self.probes.iter_mut().filter(|p| !p.done) {
@@ -162,7 +213,7 @@ impl Control {
                 }
             }
         }
-        // Not ours to answer here: the node's TCP/UDP stack takes it (next step).
+        self.stack.receive(Instant::now(), scope, &packet);
     }
 
     fn start_probe(&mut self, req: ProbeRequest) {
@@ -289,7 +340,12 @@ impl Control {
             let d = self
                 .forwarder
                 .from_local(now, p.req.scope, &mut pkt, &fib, &mut sink);
-            self.shared.counters.count(d);
+            if let rr_dataplane::forward::Disposition::Dropped { reason, .. } = d {
+                let _ = p.req.reply.send(Response::Error {
+                    message: format!("probe not sent: {reason}"),
+                });
+                p.done = true;
+            }
         }
     }
 }

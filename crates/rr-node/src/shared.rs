@@ -33,6 +33,8 @@ pub enum NodeError {
     },
     #[error("control socket {path}: another node is already serving it")]
     ControlSocketInUse { path: PathBuf },
+    #[error("the node's own stack: {0}")]
+    Stack(rr_stack::StackError),
     #[error("cannot start a thread: {0}")]
     Thread(std::io::Error),
 }
