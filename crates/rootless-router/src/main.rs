@@ -75,7 +75,16 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
             rr_node::signals::block();
             let node = rr_node::Node::start(cfg).context("cannot start the node")?;
             tracing::info!(socket = %node.control_socket().display(), "node running");
-            let sig = rr_node::signals::wait();
+            let sig = loop {
+                match rr_node::signals::wait() {
+                    rr_node::signals::Signal::Hangup => {
+                        tracing::warn!(
+                            "SIGHUP: reloading the config is not supported yet; still running"
+                        )
+                    }
+                    sig => break sig,
+                }
+            };
             tracing::info!(signal = ?sig, "stopping");
             node.shutdown();
             Ok(ExitCode::SUCCESS)
