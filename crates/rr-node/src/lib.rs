@@ -15,6 +15,7 @@ mod ctl_server;
 mod probe;
 mod shared;
 pub mod signals;
+mod udp;
 
 pub use shared::{NodeError, NodeHandle};
 

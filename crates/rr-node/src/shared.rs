@@ -2,14 +2,14 @@
 
 use crate::control::{self, ControlMsg};
 use crate::ctl_server;
+use crate::udp::{unmap, TunnelSocket, RECV_BATCH, RECV_BUF};
 use ipnet::IpNet;
 use rr_config::Config;
 use rr_dataplane::forward::{Disposition, DropReason, Forwarder, IfaceInfo, LocalConfig, Sink};
 use rr_dataplane::tunnel::{Received, Tunnel, TunnelParams, MAX_DATAGRAM};
 use rr_fib::{Fib, IfIndex, NextHop, SharedFib};
 use std::collections::HashMap;
-use std::io::ErrorKind;
-use std::net::{IpAddr, Ipv6Addr, SocketAddr, SocketAddrV6, UdpSocket};
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
@@ -43,9 +43,7 @@ pub enum NodeError {
 pub(crate) struct TunnelSlot {
     pub name: String,
     pub index: IfIndex,
-    pub socket: UdpSocket,
-    /// The socket is `[::]` (dual stack): IPv4 endpoints are written as mapped addresses.
-    pub dual_stack: bool,
+    pub socket: TunnelSocket,
     pub listen_port: u16,
     pub public_key: [u8; 32],
     pub peer_public_key: [u8; 32],
@@ -59,13 +57,12 @@ pub(crate) struct TunnelSlot {
 impl TunnelSlot {
     /// Sends a datagram to `to` on this tunnel's socket.
     pub fn send_datagram(&self, to: SocketAddr, datagram: &[u8]) {
-        let to = match (self.dual_stack, to) {
-            (true, SocketAddr::V4(v4)) => {
-                SocketAddr::V6(SocketAddrV6::new(v4.ip().to_ipv6_mapped(), v4.port(), 0, 0))
-            }
-            _ => to,
-        };
-        if let Err(e) = self.socket.send_to(datagram, to) {
+        self.send_segments(to, datagram, None);
+    }
+
+    /// Sends `contents` as datagrams of `segment` bytes each (the last may be shorter).
+    pub fn send_segments(&self, to: SocketAddr, contents: &[u8], segment: Option<usize>) {
+        if let Err(e) = self.socket.send(to, contents, segment) {
             self.tx_errors.fetch_add(1, Ordering::Relaxed);
             tracing::trace!(tunnel = %self.name, error = %e, "send failed");
         }
@@ -83,27 +80,56 @@ pub(crate) struct Counters {
     pub dropped: [AtomicU64; DropReason::ALL.len()],
 }
 
-impl Counters {
-    pub fn count(&self, d: Disposition) {
-        let c = match d {
-            Disposition::Forwarded { .. } => &self.forwarded,
-            Disposition::Fragmented { .. } => &self.fragmented,
-            Disposition::Local => &self.local,
-            Disposition::EchoReplied => &self.echo_replied,
+/// One thread's counts between two flushes into the shared [`Counters`], so that
+/// receive threads do not bounce one cache line per packet.
+#[derive(Default)]
+pub(crate) struct Tally {
+    forwarded: u64,
+    local: u64,
+    echo_replied: u64,
+    fragmented: u64,
+    icmp_errors_sent: u64,
+    dropped: [u64; DropReason::ALL.len()],
+}
+
+impl Tally {
+    pub fn count(&mut self, d: Disposition) {
+        match d {
+            Disposition::Forwarded { .. } => self.forwarded += 1,
+            Disposition::Fragmented { .. } => self.fragmented += 1,
+            Disposition::Local => self.local += 1,
+            Disposition::EchoReplied => self.echo_replied += 1,
             Disposition::Dropped { reason, icmp_sent } => {
-                if icmp_sent {
-                    self.icmp_errors_sent.fetch_add(1, Ordering::Relaxed);
-                }
+                self.icmp_errors_sent += u64::from(icmp_sent);
                 let i = DropReason::ALL
                     .iter()
                     .position(|r| *r == reason)
                     .unwrap_or(0);
-                &self.dropped[i]
+                self.dropped[i] += 1;
             }
-        };
-        c.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
+    /// Adds the counts to `c` and starts again from zero.
+    pub fn flush(&mut self, c: &Counters) {
+        let add = |a: &AtomicU64, n: u64| {
+            if n > 0 {
+                a.fetch_add(n, Ordering::Relaxed);
+            }
+        };
+        add(&c.forwarded, self.forwarded);
+        add(&c.local, self.local);
+        add(&c.echo_replied, self.echo_replied);
+        add(&c.fragmented, self.fragmented);
+        add(&c.icmp_errors_sent, self.icmp_errors_sent);
+        for (a, n) in c.dropped.iter().zip(self.dropped) {
+            add(a, n);
+        }
+        *self = Tally::default();
+    }
+}
+
+impl Counters {
     pub fn snapshot(&self) -> rr_ctl::Counters {
         let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
         rr_ctl::Counters {
@@ -229,33 +255,12 @@ impl NodeHandle {
     }
 }
 
-fn bind_tunnel(name: &str, port: u16) -> Result<(UdpSocket, bool), NodeError> {
-    let err = |source| NodeError::Bind {
+fn bind_tunnel(name: &str, port: u16) -> Result<TunnelSocket, NodeError> {
+    TunnelSocket::bind(port).map_err(|source| NodeError::Bind {
         name: name.to_string(),
         port,
         source,
-    };
-    // Dual stack first, so both IPv4 and IPv6 endpoints work; hosts without IPv6 fall back.
-    let (socket, dual) = match UdpSocket::bind((Ipv6Addr::UNSPECIFIED, port)) {
-        Ok(s) => (s, true),
-        Err(e) if e.kind() == ErrorKind::AddrInUse => return Err(err(e)),
-        Err(_) => (UdpSocket::bind(("0.0.0.0", port)).map_err(err)?, false),
-    };
-    socket
-        .set_read_timeout(Some(Duration::from_millis(250)))
-        .map_err(err)?;
-    Ok((socket, dual))
-}
-
-/// A datagram's source as the tunnel should remember it (IPv4-mapped back to IPv4).
-fn unmap(a: SocketAddr) -> SocketAddr {
-    match a {
-        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
-            Some(v4) => SocketAddr::new(IpAddr::V4(v4), v6.port()),
-            None => a,
-        },
-        a => a,
-    }
+    })
 }
 
 fn local_config(config: &Config) -> LocalConfig {
@@ -327,8 +332,8 @@ pub(crate) fn start(config: Config) -> Result<NodeHandle, NodeError> {
     let mut limiters: HashMap<[u8; 32], Arc<_>> = HashMap::new();
     let mut tunnels = Vec::new();
     for (i, ic) in config.interfaces.iter().enumerate() {
-        let (socket, dual_stack) = bind_tunnel(&ic.name, ic.listen_port.unwrap_or(0))?;
-        let listen_port = socket.local_addr().map(|a| a.port()).unwrap_or(0);
+        let socket = bind_tunnel(&ic.name, ic.listen_port.unwrap_or(0))?;
+        let listen_port = socket.local_port();
         let private = ic.private_key.0;
         let limiter = limiters
             .entry(private)
@@ -346,7 +351,6 @@ pub(crate) fn start(config: Config) -> Result<NodeHandle, NodeError> {
             name: ic.name.clone(),
             index: i as IfIndex,
             socket,
-            dual_stack,
             listen_port,
             public_key: rr_config::keys::public(&ic.private_key).0,
             peer_public_key: ic.peer_public_key.0,
@@ -409,51 +413,148 @@ pub(crate) fn start(config: Config) -> Result<NodeHandle, NodeError> {
 /// device uses 10 per peer; ours is shared by all tunnels that use the key).
 const HANDSHAKES_PER_SECOND: u64 = 100;
 
-/// One tunnel's receive thread: datagram -> WireGuard -> forwarding decision -> out.
+/// Bytes of encrypted datagrams gathered for one segmented send.
+const TX_BATCH_BYTES: usize = 60_000;
+
+/// The receive threads' sink: encrypted packets for the same tunnel and endpoint are
+/// gathered and leave in one segmented send (GSO) at the end of the receive batch.
+struct BatchSink<'a> {
+    shared: &'a Shared,
+    /// `TX_BATCH_BYTES` of gathered datagrams plus room to encrypt one more.
+    buf: &'a mut [u8],
+    used: usize,
+    /// Size of each gathered datagram; only the last may be shorter.
+    segment: usize,
+    count: usize,
+    target: Option<(IfIndex, SocketAddr)>,
+    /// A shorter datagram was gathered: nothing may follow it in this send.
+    closed: bool,
+}
+
+impl BatchSink<'_> {
+    fn flush(&mut self) {
+        if let Some((iface, to)) = self.target.take() {
+            if let Some(slot) = self.shared.tunnels.get(iface as usize) {
+                let segment = (self.count > 1).then_some(self.segment);
+                slot.send_segments(to, &self.buf[..self.used], segment);
+            }
+        }
+        self.used = 0;
+        self.count = 0;
+    }
+}
+
+impl Sink for BatchSink<'_> {
+    fn transmit(&mut self, iface: IfIndex, packet: &[u8]) {
+        let Some(slot) = self.shared.tunnels.get(iface as usize) else {
+            return;
+        };
+        // Room for the packet, WireGuard's padding and header, or a handshake initiation.
+        if self.used + packet.len() + 64 + 148 > self.buf.len() {
+            self.flush();
+        }
+        let start = self.used;
+        let out = {
+            let mut t = slot.tunnel.lock().unwrap_or_else(|e| e.into_inner());
+            t.send(packet, &mut self.buf[start..])
+                .map(|(to, d)| (to, d.len(), d.first() == Some(&4)))
+        };
+        let Some((to, len, is_data)) = out else {
+            return;
+        };
+        let max = slot.socket.max_segments();
+        if !is_data || max <= 1 {
+            // A handshake initiation (no session yet), or no GSO here: send it alone.
+            slot.send_datagram(to, &self.buf[start..start + len]);
+            return;
+        }
+        let joins = self.target == Some((iface, to))
+            && !self.closed
+            && len <= self.segment
+            && self.count < max
+            && start + len <= TX_BATCH_BYTES;
+        if !joins && self.count > 0 {
+            self.flush();
+            self.buf.copy_within(start..start + len, 0);
+        }
+        if self.count == 0 {
+            self.target = Some((iface, to));
+            self.segment = len;
+            self.closed = false;
+        }
+        self.closed |= len < self.segment;
+        self.used += len;
+        self.count += 1;
+    }
+
+    fn deliver_local(&mut self, scope: IfIndex, packet: &[u8]) {
+        let _ = self
+            .shared
+            .control
+            .send(ControlMsg::Local(scope, packet.to_vec()));
+    }
+}
+
+/// One tunnel's receive thread: a batch of datagrams -> WireGuard -> forwarding
+/// decision -> gathered, encrypted, out in segmented sends.
 fn receive_loop(shared: &Shared, i: usize) {
     let slot = &shared.tunnels[i];
-    let mut datagram = vec![0u8; MAX_DATAGRAM];
+    let mut bufs = vec![vec![0u8; RECV_BUF]; RECV_BATCH];
+    let mut meta = vec![quinn_udp::RecvMeta::default(); RECV_BATCH];
     let mut plain = vec![0u8; MAX_DATAGRAM];
-    let mut out = vec![0u8; MAX_DATAGRAM];
+    let mut out = vec![0u8; TX_BATCH_BYTES + MAX_DATAGRAM + 256];
     let mut forwarder = Forwarder::new(shared.local.clone());
+    let mut tally = Tally::default();
     while !shared.shutdown.load(Ordering::Relaxed) {
-        let (n, from) = match slot.socket.recv_from(&mut datagram) {
-            Ok(r) => r,
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => continue,
+        let n = match slot
+            .socket
+            .recv(&mut bufs, &mut meta, Duration::from_millis(250))
+        {
+            Ok(n) => n,
             Err(e) => {
-                // ICMP port unreachable from a dead endpoint surfaces here; keep going.
                 tracing::trace!(tunnel = %slot.name, error = %e, "receive error");
                 continue;
             }
         };
-        let from = unmap(from);
-        let received = {
-            let mut t = slot.tunnel.lock().unwrap_or_else(|e| e.into_inner());
-            match t.receive(from, &datagram[..n], &mut plain, &mut |to, d| {
-                slot.send_datagram(to, d)
-            }) {
-                Received::Packet(p) => Some(p.len()),
-                Received::Control => None,
-                Received::Rejected(e) => {
-                    tracing::trace!(tunnel = %slot.name, %from, error = ?e, "datagram rejected");
-                    None
+        if n == 0 {
+            continue;
+        }
+        let fib = shared.fib.load();
+        let now = Instant::now();
+        let mut sink = BatchSink {
+            shared,
+            buf: &mut out,
+            used: 0,
+            segment: 0,
+            count: 0,
+            target: None,
+            closed: false,
+        };
+        for (m, buf) in meta[..n].iter().zip(&bufs) {
+            let from = unmap(m.addr);
+            let stride = if m.stride == 0 { m.len } else { m.stride };
+            for datagram in buf[..m.len].chunks(stride.max(1)) {
+                let received = {
+                    let mut t = slot.tunnel.lock().unwrap_or_else(|e| e.into_inner());
+                    match t.receive(from, datagram, &mut plain, &mut |to, d| {
+                        slot.send_datagram(to, d)
+                    }) {
+                        Received::Packet(p) => Some(p.len()),
+                        Received::Control => None,
+                        Received::Rejected(e) => {
+                            tracing::trace!(tunnel = %slot.name, %from, error = ?e, "datagram rejected");
+                            None
+                        }
+                    }
+                };
+                if let Some(len) = received {
+                    let d =
+                        forwarder.from_tunnel(now, slot.index, &mut plain[..len], &fib, &mut sink);
+                    tally.count(d);
                 }
             }
-        };
-        if let Some(len) = received {
-            let fib = shared.fib.load();
-            let mut sink = NodeSink {
-                shared,
-                buf: &mut out,
-            };
-            let d = forwarder.from_tunnel(
-                Instant::now(),
-                slot.index,
-                &mut plain[..len],
-                &fib,
-                &mut sink,
-            );
-            shared.counters.count(d);
         }
+        sink.flush();
+        tally.flush(&shared.counters);
     }
 }
