@@ -29,7 +29,7 @@
 
 mod frag;
 mod icmp;
-mod wire;
+pub(crate) mod wire;
 
 #[cfg(test)]
 mod tests;

@@ -11,4 +11,5 @@
 #![forbid(unsafe_code)]
 
 pub mod forward;
+pub mod probe;
 pub mod tunnel;

@@ -7,11 +7,11 @@
 //!
 //! What it is not: on the forwarding path. Transit packets never come here.
 
-use crate::probe::{self, AnswerKind};
 use crate::shared::{NodeError, NodeSink, Shared};
 use rr_config::Config;
 use rr_ctl::Response;
 use rr_dataplane::forward::Forwarder;
+use rr_dataplane::probe::{self, AnswerKind};
 use rr_dataplane::tunnel::MAX_DATAGRAM;
 use rr_fib::IfIndex;
 use rr_stack::Stack;

@@ -12,7 +12,6 @@
 
 mod control;
 mod ctl_server;
-mod probe;
 mod shared;
 pub mod signals;
 mod udp;

@@ -4,9 +4,11 @@
 //! parser that recognises the answers to them — an echo reply, or an ICMP error
 //! (time exceeded, destination unreachable, too big) quoting one of our requests.
 //!
-//! What it is not: a socket or a timer; the control loop sends what is built here and
-//! feeds back what the forwarding plane delivers locally.
+//! What it is not: a socket or a timer; the node's control loop sends what is built
+//! here (through [`crate::forward::Forwarder::from_local`]) and feeds back what the
+//! forwarding plane delivers locally.
 
+use crate::forward::wire::{checksum, icmpv6_checksum, push_ipv4_header, push_ipv6_header};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// What an incoming ICMP packet says about one of our probes.
@@ -42,31 +44,6 @@ impl AnswerKind {
     }
 }
 
-/// The Internet checksum (RFC 1071) over `data`, starting from `sum`.
-fn checksum(mut sum: u32, data: &[u8]) -> u16 {
-    let mut chunks = data.chunks_exact(2);
-    for c in &mut chunks {
-        sum += u32::from(u16::from_be_bytes([c[0], c[1]]));
-    }
-    if let [last] = chunks.remainder() {
-        sum += u32::from(*last) << 8;
-    }
-    while sum >> 16 != 0 {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
-}
-
-fn pseudo_v6(src: &Ipv6Addr, dst: &Ipv6Addr, len: usize, next: u8) -> u32 {
-    let mut sum = 0u32;
-    for a in [src.octets(), dst.octets()] {
-        for c in a.chunks_exact(2) {
-            sum += u32::from(u16::from_be_bytes([c[0], c[1]]));
-        }
-    }
-    sum + (len as u32 >> 16) + (len as u32 & 0xffff) + u32::from(next)
-}
-
 /// An echo request from `src` to `dst` with `ttl`, identifier, sequence and a 56-byte
 /// payload (as ping sends). `src` and `dst` must be the same family.
 pub fn echo_request(src: IpAddr, dst: IpAddr, ttl: u8, ident: u16, seq: u16) -> Option<Vec<u8>> {
@@ -78,42 +55,27 @@ pub fn echo_request(src: IpAddr, dst: IpAddr, ttl: u8, ident: u16, seq: u16) -> 
             icmp.extend_from_slice(&ident.to_be_bytes());
             icmp.extend_from_slice(&seq.to_be_bytes());
             icmp.extend_from_slice(&payload);
-            let c = checksum(0, &icmp);
+            let c = checksum(&icmp);
             icmp[2..4].copy_from_slice(&c.to_be_bytes());
-            Some(ipv4(s, d, ttl, 1, &icmp))
+            let mut p = Vec::with_capacity(20 + icmp.len());
+            push_ipv4_header(&mut p, 0, (20 + icmp.len()) as u16, ident, ttl, 1, s, d);
+            p.extend_from_slice(&icmp);
+            Some(p)
         }
         (IpAddr::V6(s), IpAddr::V6(d)) => {
             icmp.extend_from_slice(&[128, 0, 0, 0]);
             icmp.extend_from_slice(&ident.to_be_bytes());
             icmp.extend_from_slice(&seq.to_be_bytes());
             icmp.extend_from_slice(&payload);
-            let c = checksum(pseudo_v6(&s, &d, icmp.len(), 58), &icmp);
+            let c = icmpv6_checksum(&s, &d, &icmp);
             icmp[2..4].copy_from_slice(&c.to_be_bytes());
             let mut p = Vec::with_capacity(40 + icmp.len());
-            p.extend_from_slice(&[0x60, 0, 0, 0]);
-            p.extend_from_slice(&(icmp.len() as u16).to_be_bytes());
-            p.extend_from_slice(&[58, ttl]);
-            p.extend_from_slice(&s.octets());
-            p.extend_from_slice(&d.octets());
+            push_ipv6_header(&mut p, 0, icmp.len() as u16, 58, ttl, s, d);
             p.extend_from_slice(&icmp);
             Some(p)
         }
         _ => None,
     }
-}
-
-fn ipv4(src: Ipv4Addr, dst: Ipv4Addr, ttl: u8, proto: u8, payload: &[u8]) -> Vec<u8> {
-    let total = (20 + payload.len()) as u16;
-    let mut p = Vec::with_capacity(total as usize);
-    p.extend_from_slice(&[0x45, 0]);
-    p.extend_from_slice(&total.to_be_bytes());
-    p.extend_from_slice(&[0, 0, 0x40, 0, ttl, proto, 0, 0]);
-    p.extend_from_slice(&src.octets());
-    p.extend_from_slice(&dst.octets());
-    let c = checksum(0, &p[..20]);
-    p[10..12].copy_from_slice(&c.to_be_bytes());
-    p.extend_from_slice(payload);
-    p
 }
 
 /// If `packet` answers one of our echo requests, what it says. Never panics.
@@ -202,14 +164,15 @@ pub fn parse_answer(packet: &[u8]) -> Option<ProbeAnswer> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::forward::wire::{checksum_ok, icmpv6_checksum_ok};
 
     #[test]
     fn request_checksums_verify_and_replies_parse() {
         let s: IpAddr = "172.20.0.1".parse().unwrap();
         let d: IpAddr = "172.20.1.1".parse().unwrap();
         let p = echo_request(s, d, 64, 0x1234, 7).unwrap();
-        assert_eq!(checksum(0, &p[..20]), 0);
-        assert_eq!(checksum(0, &p[20..]), 0);
+        assert!(checksum_ok(&p[..20]));
+        assert!(checksum_ok(&p[20..]));
         // Turn it into the reply a peer would send.
         let mut r = p.clone();
         r[12..16].copy_from_slice(&p[16..20]);
@@ -223,13 +186,10 @@ mod tests {
         // A time exceeded from a router quoting the request.
         let mut icmp = vec![11, 0, 0, 0, 0, 0, 0, 0];
         icmp.extend_from_slice(&p[..28]);
-        let te = ipv4(
-            "172.20.9.9".parse().unwrap(),
-            "172.20.0.1".parse().unwrap(),
-            63,
-            1,
-            &icmp,
-        );
+        let mut te = Vec::new();
+        let (from, to) = ("172.20.9.9".parse().unwrap(), "172.20.0.1".parse().unwrap());
+        push_ipv4_header(&mut te, 0, (20 + icmp.len()) as u16, 0, 63, 1, from, to);
+        te.extend_from_slice(&icmp);
         let a = parse_answer(&te).unwrap();
         assert_eq!(
             (a.ident, a.seq, a.kind),
@@ -242,7 +202,7 @@ mod tests {
         let s: Ipv6Addr = "fd00:1::1".parse().unwrap();
         let d: Ipv6Addr = "fd00:a::1".parse().unwrap();
         let p = echo_request(s.into(), d.into(), 64, 9, 3).unwrap();
-        assert_eq!(checksum(pseudo_v6(&s, &d, p.len() - 40, 58), &p[40..]), 0);
+        assert!(icmpv6_checksum_ok(&s, &d, &p[40..]));
         let mut icmp = vec![3, 0, 0, 0, 0, 0, 0, 0];
         icmp.extend_from_slice(&p);
         let mut te = vec![0x60, 0, 0, 0, 0, 0, 58, 60];
