@@ -385,6 +385,56 @@ mod tests {
     }
 
     #[test]
+    fn under_load_initiations_get_cookies_and_move_nothing() {
+        let (mut a, _, addr_a, _) = pair(None);
+        // b with a limiter that admits no handshake before demanding a cookie.
+        let (ka, kb) = (key(1), key(2));
+        let pa = *PublicKey::from(&StaticSecret::from(ka)).as_bytes();
+        let mut b = Tunnel::new(
+            &TunnelParams {
+                private_key: kb,
+                peer_public_key: pa,
+                preshared_key: None,
+                persistent_keepalive: None,
+                endpoint: None,
+                index: 2,
+            },
+            Tunnel::rate_limiter(&kb, 0),
+        );
+        let mut buf = vec![0u8; MAX_DATAGRAM];
+        let init = a.send(&ipv4_packet(b"x"), &mut buf).unwrap().1.to_vec();
+        let (got, out) = deliver(&mut b, addr_a, &init);
+        assert!(got.is_none());
+        assert_eq!(out.len(), 1);
+        assert_eq!((out[0].1[0], out[0].1.len()), (3, 64), "a cookie reply");
+        assert_eq!(out[0].0, addr_a, "sent back to the claimed source only");
+        assert_eq!(b.endpoint(), None, "a cookie reply is no authentication");
+        // The initiator takes the cookie; its next initiation carries MAC2 and is answered.
+        assert!(
+            deliver(&mut a, "192.0.2.2:51820".parse().unwrap(), &out[0].1)
+                .1
+                .is_empty()
+        );
+        let mut retry = None;
+        for _ in 0..60 {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            if let Some((_, d)) = a.update_timers(&mut buf) {
+                retry = Some(d.to_vec());
+                break;
+            }
+        }
+        let retry = retry.expect("boringtun retries the handshake within 6 s");
+        let (_, out) = deliver(&mut b, addr_a, &retry);
+        assert_eq!(out.len(), 1);
+        assert_eq!(
+            (out[0].1[0], out[0].1.len()),
+            (2, 92),
+            "answered with a valid cookie"
+        );
+        assert_eq!(b.endpoint(), Some(addr_a));
+    }
+
+    #[test]
     fn garbage_is_rejected_without_effect() {
         let (_, mut b, _, _) = pair(None);
         let from: SocketAddr = "192.0.2.9:9".parse().unwrap();
