@@ -36,7 +36,6 @@ mod tests;
 
 use icmp::RateLimiter;
 use rr_fib::{Fib, IfIndex};
-use std::collections::HashSet;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
@@ -315,8 +314,9 @@ fn route_own_v6(fib: &Fib, scope: IfIndex, src: Ipv6Addr, dst: Ipv6Addr) -> IfIn
 #[derive(Debug)]
 pub struct Forwarder {
     config: Arc<LocalConfig>,
-    /// Every non-link-local local address (router_addrs and all ifaces' addrs).
-    globals: HashSet<IpAddr>,
+    /// Every non-link-local local address (router_addrs and all ifaces' addrs), sorted
+    /// and deduplicated: a binary search is cheaper than hashing on the per-packet path.
+    globals: Vec<IpAddr>,
     limiter: RateLimiter,
     /// Identification for IPv4 packets the forwarder originates (RFC 6864 §4.1: any value
     /// for atomic datagrams; a counter keeps them distinct).
@@ -327,14 +327,17 @@ pub struct Forwarder {
     frag_buf: Vec<u8>,
 }
 
-fn globals_of(config: &LocalConfig) -> HashSet<IpAddr> {
-    config
+fn globals_of(config: &LocalConfig) -> Vec<IpAddr> {
+    let mut v: Vec<IpAddr> = config
         .router_addrs
         .iter()
         .chain(config.ifaces.iter().flat_map(|i| i.addrs.iter()))
         .copied()
         .filter(|a| !is_v6_link_local(*a))
-        .collect()
+        .collect();
+    v.sort_unstable();
+    v.dedup();
+    v
 }
 
 impl Forwarder {
@@ -369,12 +372,12 @@ impl Forwarder {
         &self.config
     }
 
-    /// [`LocalConfig::is_local`], with global addresses looked up in a hash set.
+    /// [`LocalConfig::is_local`], with global addresses looked up in a sorted list.
     fn is_local(&self, scope: IfIndex, addr: IpAddr) -> bool {
         if is_v6_link_local(addr) {
             self.config.is_local(scope, addr)
         } else {
-            self.globals.contains(&addr)
+            self.globals.binary_search(&addr).is_ok()
         }
     }
 

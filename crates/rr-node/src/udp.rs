@@ -72,6 +72,15 @@ impl TunnelSocket {
             );
             setsockopt(fd, libc::IPPROTO_IPV6, libc::IPV6_DONTFRAG, 0);
         }
+        // quinn-udp asks for ancillary data the node never reads (receive timestamps, TOS,
+        // packet info): switch it off so the kernel need not build it for every message.
+        setsockopt(fd, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 0);
+        setsockopt(fd, libc::IPPROTO_IP, libc::IP_RECVTOS, 0);
+        setsockopt(fd, libc::IPPROTO_IP, libc::IP_PKTINFO, 0);
+        if dual_stack {
+            setsockopt(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVTCLASS, 0);
+            setsockopt(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO, 0);
+        }
         setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, SOCKET_BUFFER);
         setsockopt(fd, libc::SOL_SOCKET, libc::SO_SNDBUF, SOCKET_BUFFER);
         Ok(TunnelSocket {
