@@ -3,21 +3,35 @@
 //!
 //! Per flow k (tunnels 2k → 2k+1): a generator thread is a WireGuard peer of the router's
 //! tunnel 2k (`Tunnel` on a UDP socket, real handshake), encrypts its N datagrams *before*
-//! the measured interval into one buffer and then sends them with `sendmmsg` (64 per call),
-//! unpaced or paced to a given rate. A sink thread is the peer of tunnel 2k+1: it answers
-//! the router's handshake, then only counts the encrypted datagrams (`recvmmsg`, 64 per call,
-//! into a ring of the last 1024) and at the end decrypts the newest 1000 through its
-//! `Tunnel` to prove they are real forwarded packets.
+//! the measured interval into one buffer and then sends them, unpaced, paced to a rate or
+//! in closed loop. A sink thread is the peer of tunnel 2k+1: it answers the router's
+//! handshake, then only counts the encrypted datagrams (into a ring of the newest) and at
+//! the end decrypts the newest 1000 through its `Tunnel` to prove they are real forwarded
+//! packets.
+//!
+//! The peers do their I/O one of two ways ([`Peers`]):
+//! - as wireguard-go and kernel WireGuard on a GRO-capable NIC do (the default): the
+//!   generator sends runs of equal-sized datagrams with one `sendmsg` and a `UDP_SEGMENT`
+//!   control message (GSO; up to 64 per send within 64 KiB), and the sink's socket has
+//!   `UDP_GRO`, so the router's segmented sends arrive as one buffer per run, split by the
+//!   segment size the kernel reports. On loopback this matters beyond the peers' own cost:
+//!   a GSO send to a socket *without* `UDP_GRO` is cut into datagrams at delivery, in the
+//!   sending thread — so a plain sink would charge the router for segmenting and queueing
+//!   each of its datagrams, work a NIC (or the far host) does on a real link;
+//! - one datagram at a time (`--plain-peers`): `sendmmsg` of 64 and `recvmmsg` of 64.
 //!
 //! Measured over [first send, last datagram at a sink]: packets at the sinks, the router's
-//! CPU time (utime + stime from `/proc/PID/stat`) and per thread (`/proc/PID/task/*/stat`),
-//! this process's own CPU time (generators + sinks), and UDP receive-queue drops of the
-//! router's ingress sockets and of the sinks' sockets (`/proc/net/udp*`), so every offered
-//! packet is accounted for.
+//! CPU time (its threads' nanosecond run times from `/proc/PID/task/*/schedstat`, else
+//! utime + stime) and per thread (`/proc/PID/task/*/stat`), this process's own CPU time
+//! (generators + sinks), UDP receive-queue drops of the router's ingress sockets and of
+//! the sinks' sockets (`/proc/net/udp*`) and the router's own counters (over its control
+//! socket), so every offered packet is accounted for, and — sampled every few
+//! milliseconds from the run times — how long the router's receive threads provably ran
+//! at the same time.
 
 use crate::inproc::{handshake_params, Keys};
 use crate::packet;
-use crate::procfs;
+use crate::{gso, procfs};
 use anyhow::{bail, ensure, Context, Result};
 use rr_dataplane::tunnel::{Received, Tunnel, MAX_DATAGRAM};
 use std::collections::BTreeMap;
@@ -30,11 +44,17 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-/// Datagrams per `sendmmsg` / `recvmmsg` call.
+/// Datagrams per `sendmmsg` / `recvmmsg` call (plain peers).
 const BATCH: usize = 64;
-/// Datagrams the sink keeps (the newest) for the final decryption check.
+/// Receive buffers the plain sink keeps (the newest) for the final decryption check, and
+/// their size.
 const RING: usize = 1024;
 const SLOT: usize = 2048;
+/// The same for a `UDP_GRO` sink, whose buffers hold whole runs: up to 64 KiB each, 16
+/// per `recvmmsg`.
+const GRO_RING: usize = 64;
+const GRO_SLOT: usize = 1 << 16;
+const GRO_BATCH: usize = 16;
 /// How many of the newest datagrams the sink decrypts at the end.
 const SAMPLE: usize = 1000;
 /// What the sinks ask for as receive buffer (the kernel caps it at `rmem_max`).
@@ -57,13 +77,42 @@ pub struct RunSpec<'a> {
     pub packets: usize,
     /// How each generator offers its packets.
     pub load: Load,
+    /// How the peers (generators and sinks) do their I/O.
+    pub peers: Peers,
     /// Generators stop sending after this long even if they have datagrams left.
     pub max_time: Duration,
+}
+
+/// How the benchmark's WireGuard peers do their I/O.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Peers {
+    /// As wireguard-go does: GSO runs (`UDP_SEGMENT`) out, `UDP_GRO` in.
+    Offload,
+    /// One datagram per message: `sendmmsg` out, `recvmmsg` in.
+    Plain,
+}
+
+impl Peers {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Peers::Offload => {
+                "peers as wireguard-go: GSO/GRO (generator: sendmsg + UDP_SEGMENT, up to 64 \
+                 datagrams per send; sink: UDP_GRO)"
+            }
+            Peers::Plain => {
+                "plain peers: one datagram per message (generator: sendmmsg of 64; sink: \
+                 recvmmsg of 64, no UDP_GRO)"
+            }
+        }
+    }
 }
 
 /// How a generator offers packets to the router.
 #[derive(Clone, Copy, Debug)]
 pub enum Load {
+    /// [`Load::Window`] with a window sized from the router's ingress socket buffer, read
+    /// (with `ss`) once the router is up; falls back to `rmem_default`.
+    Closed,
     /// Closed loop: at most this many datagrams sent but not yet seen by the flow's sink.
     /// The router's ingress queue never runs dry (so it is busy whenever it holds a CPU)
     /// and never overflows (so the generator does not burn CPU on datagrams the kernel
@@ -89,11 +138,27 @@ pub struct FlowResult {
     pub sent: u64,
     pub send_time: Duration,
     pub send_errors: u64,
+    /// Send system calls the generator made.
+    pub send_calls: u64,
+    /// The `errno` that made the generator give up GSO for `sendmmsg`, if it did.
+    pub gso_fallback: Option<i32>,
+    /// Messages the sink received that held data: with `UDP_GRO`, runs of datagrams.
+    pub sink_messages: u64,
     pub received: u64,
-    /// Drops in the router's ingress socket (offered but never read by the router).
+    /// Drops in the router's ingress socket (offered but never read by the router), as the
+    /// kernel counts them: per message, so a GSO run dropped whole counts once.
     pub router_drops: u64,
-    /// Drops in the sink's socket (forwarded by the router but not counted by us).
+    /// Drops in the sink's socket (forwarded by the router but not counted by us), per
+    /// message likewise.
     pub sink_drops: u64,
+    /// The router's own count of sends that failed on the egress tunnel (`tx_errors`), and
+    /// of ingress datagrams that did not authenticate (`rx_errors`), if it answered.
+    pub router_tx_errors: Option<u64>,
+    pub router_rx_errors: Option<u64>,
+    /// The router's packet counts on the flow's ingress (received) and egress (sent)
+    /// tunnels, warm-up probes included, if it answered.
+    pub router_rx_packets: Option<u64>,
+    pub router_tx_packets: Option<u64>,
     pub verified: usize,
     pub sampled: usize,
 }
@@ -101,6 +166,37 @@ pub struct FlowResult {
 impl FlowResult {
     pub fn offered_pps(&self) -> f64 {
         self.sent as f64 / self.send_time.as_secs_f64().max(1e-9)
+    }
+    /// Datagrams per send system call.
+    pub fn per_send(&self) -> f64 {
+        (self.sent + self.send_errors) as f64 / self.send_calls.max(1) as f64
+    }
+    /// Datagrams per message at the sink (the router's segments per send, with `UDP_GRO`).
+    pub fn per_sink_message(&self) -> f64 {
+        self.received as f64 / self.sink_messages.max(1) as f64
+    }
+}
+
+/// How long two of the router's receive threads provably ran at the same time.
+pub struct Parallel {
+    /// The two receive threads with the most CPU time, with it (from `schedstat`).
+    pub threads: [(String, Duration); 2],
+    /// Sum over sampling slices of max(0, a + b − slice): in a slice, two threads that
+    /// together ran longer than the slice lasted must have overlapped by at least the
+    /// difference. A lower bound on the time both were on a CPU at once.
+    pub overlap: Duration,
+    /// Sampled time, and the slices in it where each of the two ran > 30% of the slice.
+    pub sampled: Duration,
+    pub slices: usize,
+    pub both_busy_slices: usize,
+}
+
+impl Parallel {
+    pub fn overlap_fraction(&self) -> f64 {
+        self.overlap.as_secs_f64() / self.sampled.as_secs_f64().max(1e-9)
+    }
+    pub fn both_busy_fraction(&self) -> f64 {
+        self.both_busy_slices as f64 / self.slices.max(1) as f64
     }
 }
 
@@ -117,6 +213,15 @@ pub struct RunResult {
     pub threads: Vec<(String, Duration)>,
     /// This process (generators and sinks) over the window.
     pub bench_cpu: Duration,
+    /// How the generators offered their packets (a closed loop's window resolved).
+    pub load: Load,
+    pub peers: Peers,
+    /// The router's first ingress socket's receive buffer, as `ss` reports it.
+    pub router_rcvbuf: Option<u64>,
+    /// Packets the router's data plane dropped (all reasons), if it answered.
+    pub router_dropped: Option<u64>,
+    /// Present when the router has at least two receive threads.
+    pub parallel: Option<Parallel>,
 }
 
 impl RunResult {
@@ -179,6 +284,21 @@ impl Drop for RouterProc {
             }
         }
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The router's tunnels and counters, asked over its control socket.
+fn router_status(dir: &Path) -> Option<(Vec<rr_ctl::InterfaceStatus>, rr_ctl::Counters)> {
+    use std::io::BufReader;
+    let mut stream = std::os::unix::net::UnixStream::connect(dir.join("ctl.sock")).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    rr_ctl::write_line(&mut stream, &rr_ctl::Request::ShowInterfaces).ok()?;
+    match rr_ctl::read_line(&mut BufReader::new(stream), 1 << 20).ok()?? {
+        rr_ctl::Response::Interfaces {
+            interfaces,
+            counters,
+        } => Some((interfaces, counters)),
+        _ => None,
     }
 }
 
@@ -324,6 +444,12 @@ pub(crate) struct GenOutcome {
     pub sent: u64,
     pub send_time: Duration,
     pub errors: u64,
+    /// Send system calls made.
+    pub calls: u64,
+    /// The `errno` that made a GSO sender fall back to `sendmmsg`.
+    pub gso_fallback: Option<i32>,
+    /// What the flow's sink had counted before the first send (warm-up probes).
+    pub sink_before: u64,
 }
 
 /// Handshake with the router over `socket`; returns once the first data packet went out.
@@ -360,7 +486,7 @@ fn generator_handshake(t: &mut Tunnel, socket: &UdpSocket, src_net: u8) -> Resul
     }
 }
 
-/// Encrypts `n` packets for this flow into one buffer, ready for `sendmmsg`.
+/// Encrypts `n` packets for this flow into one buffer, ready for `sendmmsg` or GSO.
 fn pre_encrypt(t: &mut Tunnel, size: usize, src_net: u8, n: usize) -> Result<(Vec<u8>, usize)> {
     let stride = (size + 32 + 15) & !15;
     let mut big = vec![0u8; stride * n];
@@ -394,13 +520,13 @@ fn generator(
     mut tunnel: Tunnel,
     socket: UdpSocket,
     router: SocketAddrV4,
-    spec: (usize, usize, Load, Duration),
+    spec: (usize, usize, Load, Duration, Peers),
     src_net: u8,
     sink_warm: Arc<AtomicBool>,
     sink_count: Arc<AtomicU64>,
     barrier: Arc<Barrier>,
 ) -> Result<GenOutcome> {
-    let (size, n, load, max_time) = spec;
+    let (size, n, load, max_time, peers) = spec;
     let prepared = (|| -> Result<(Vec<u8>, usize)> {
         generator_handshake(&mut tunnel, &socket, src_net)?;
         // Probe until the router has a session with the sink, too.
@@ -419,8 +545,13 @@ fn generator(
         }
         pre_encrypt(&mut tunnel, size, src_net, n)
     })();
-    barrier.wait();
-    let (big, len) = prepared?;
+    let (big, len) = match prepared {
+        Ok(p) => p,
+        Err(e) => {
+            barrier.wait();
+            return Err(e);
+        }
+    };
     Ok(send_all(
         &socket,
         router,
@@ -431,12 +562,19 @@ fn generator(
         load,
         &sink_count,
         max_time,
+        peers == Peers::Offload,
+        Some(&barrier),
     ))
 }
 
-/// Sends `total` datagrams to `to` with `sendmmsg`, as `load` says: datagram i is the
-/// (i mod n)-th of the `n` in `big` (equal strides, each `len` bytes). `sink_count` is
-/// what the flow's sink has counted so far.
+/// Sends `total` datagrams to `to` as `load` says: datagram i is the (i mod n)-th of the
+/// `n` in `big` (equal strides, each `len` bytes). `sink_count` is what the flow's sink
+/// has counted so far. With `gso`, runs of up to [`gso::per_send`] datagrams leave in one
+/// `sendmsg` with `UDP_SEGMENT` (one iovec per datagram), as wireguard-go sends; if the
+/// kernel refuses that (`EIO`: no segmentation on the route, `EINVAL`: no `UDP_SEGMENT`),
+/// the rest goes with `sendmmsg` of up to 64, the plain way. With `ready`, waits there
+/// once the message headers are built (for millions of datagrams that takes a while, and
+/// must not count as sending time).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn send_all(
     socket: &UdpSocket,
@@ -448,6 +586,8 @@ pub(crate) fn send_all(
     load: Load,
     sink_count: &AtomicU64,
     max_time: Duration,
+    gso: bool,
+    ready: Option<&Barrier>,
 ) -> GenOutcome {
     let stride = big.len() / n;
 
@@ -471,16 +611,37 @@ pub(crate) fn send_all(
         })
         .collect();
     let fd = socket.as_raw_fd();
+    let mut gso_fallback = None;
+    let mut use_gso = gso && len <= usize::from(u16::MAX);
+    if let Some(b) = ready {
+        b.wait();
+    }
     let start = Instant::now();
-    let (mut i, mut errors) = (0usize, 0u64);
+    let (mut i, mut errors, mut calls) = (0usize, 0u64, 0u64);
     // Window mode: what the sink had counted before we started, datagrams written off as
     // lost, and when the sink last made progress.
     let base = sink_count.load(Ordering::Relaxed);
     let (mut lost, mut seen, mut progress) = (0u64, base, start);
     while i < total && start.elapsed() < max_time {
+        let per_call = if use_gso { gso::per_send(len) } else { BATCH };
         let due = match load {
-            Load::Unpaced => total,
-            Load::Rate(r) => ((start.elapsed().as_secs_f64() * r) as usize + 1).min(total),
+            // `run` resolves `Closed` to a window before anything is sent.
+            Load::Unpaced | Load::Closed => total,
+            Load::Rate(r) => {
+                let due = ((start.elapsed().as_secs_f64() * r) as usize + 1).min(total);
+                // A GSO sender sends a run once ~100 µs worth (or a full run) is due,
+                // rather than a datagram or two at a time.
+                let least = if use_gso {
+                    per_call.min((r * 100e-6).ceil() as usize).max(1)
+                } else {
+                    1
+                };
+                if due - i.min(due) < least && due < total {
+                    i
+                } else {
+                    due
+                }
+            }
             Load::Window(w) => {
                 let now_seen = sink_count.load(Ordering::Relaxed);
                 if now_seen != seen {
@@ -494,7 +655,19 @@ pub(crate) fn send_all(
                     progress = Instant::now();
                     continue;
                 }
-                (i + (w as u64).saturating_sub(in_flight) as usize).min(total)
+                let room = (w as u64).saturating_sub(in_flight) as usize;
+                // A GSO sender fills a run when the window lets it (half the window at
+                // most), rather than trickle out a datagram whenever one came through.
+                let least = if use_gso {
+                    per_call.min(w / 2).max(1)
+                } else {
+                    1
+                };
+                if room < least && i + room < total {
+                    i
+                } else {
+                    (i + room).min(total)
+                }
             }
         };
         if due <= i {
@@ -504,10 +677,32 @@ pub(crate) fn send_all(
             }));
             continue;
         }
-        let b = (due - i).min(BATCH).min(n - i % n);
-        // SAFETY: hdrs[i % n..i % n + b] are valid headers pointing at `iov`, `big` and `name`,
+        let k = i % n;
+        let b = (due - i).min(per_call).min(n - k);
+        calls += 1;
+        if use_gso {
+            let segment = (b > 1).then_some(len as u16);
+            if gso::send_segments(fd, &name, &iov[k..k + b], segment) >= 0 {
+                i += b;
+                continue;
+            }
+            match gso::errno() {
+                e @ (libc::EIO | libc::EINVAL) if b > 1 => {
+                    gso_fallback = Some(e);
+                    use_gso = false;
+                }
+                libc::EINTR => {}
+                _ => {
+                    // ENOBUFS and the like: that run is not offered; go on.
+                    errors += b as u64;
+                    i += b;
+                }
+            }
+            continue;
+        }
+        // SAFETY: hdrs[k..k + b] are valid headers pointing at `iov`, `big` and `name`,
         // all alive for the duration of the call.
-        let r = unsafe { libc::sendmmsg(fd, hdrs.as_mut_ptr().add(i % n), b as libc::c_uint, 0) };
+        let r = unsafe { libc::sendmmsg(fd, hdrs.as_mut_ptr().add(k), b as libc::c_uint, 0) };
         if r > 0 {
             i += r as usize;
         } else {
@@ -523,6 +718,9 @@ pub(crate) fn send_all(
         sent: i as u64 - errors,
         send_time,
         errors,
+        calls,
+        gso_fallback,
+        sink_before: base,
     }
 }
 
@@ -530,6 +728,8 @@ pub(crate) fn send_all(
 
 pub(crate) struct SinkOutcome {
     pub received: u64,
+    /// Messages that held data (with `UDP_GRO`: runs).
+    pub messages: u64,
     pub last: Option<Instant>,
     pub verified: usize,
     pub sampled: usize,
@@ -537,52 +737,72 @@ pub(crate) struct SinkOutcome {
 
 /// Counts what arrives on `socket` until `stop`. With a tunnel: handshakes go through it,
 /// data counts once a first packet decrypted (`warm`), and the newest datagrams are
-/// decrypted and checked at the end. Without: every datagram counts.
+/// decrypted and checked at the end. Without: every datagram counts. With `gro`, the
+/// socket gets `UDP_GRO` and each message is split into datagrams by the segment size
+/// the kernel reports with it (false if the kernel refused the option).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn sink(
     mut tunnel: Option<Tunnel>,
     socket: UdpSocket,
     size: usize,
     dst_net: u8,
+    gro: bool,
     warm: Arc<AtomicBool>,
     count: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
 ) -> Result<SinkOutcome> {
     let fd = socket.as_raw_fd();
-    let mut ring = vec![0u8; RING * SLOT];
-    // Length of the datagram in each slot if it is a data message still to be checked, else 0.
-    let mut data_len = [0usize; RING];
+    let gro = gro && gso::enable_gro(fd);
+    let (entries, slot, batch) = if gro {
+        (GRO_RING, GRO_SLOT, GRO_BATCH)
+    } else {
+        (RING, SLOT, BATCH)
+    };
+    let mut ring = vec![0u8; entries * slot];
+    // Per message: its bytes if it arrived once the sink was warm (its data datagrams are
+    // candidates for the final check), else 0; and its segment size.
+    let mut data_len = vec![0usize; entries];
+    let mut segment = vec![0usize; entries];
+    let mut control = vec![[0u64; gso::CONTROL_WORDS]; entries];
     // SAFETY: plain data; zeroed is valid.
-    let mut names: Vec<libc::sockaddr_storage> = vec![unsafe { std::mem::zeroed() }; RING];
+    let mut names: Vec<libc::sockaddr_storage> = vec![unsafe { std::mem::zeroed() }; entries];
     let mut iov: Vec<libc::iovec> = ring
-        .chunks_exact_mut(SLOT)
+        .chunks_exact_mut(slot)
         .map(|s| libc::iovec {
             iov_base: s.as_mut_ptr() as *mut libc::c_void,
-            iov_len: SLOT,
+            iov_len: s.len(),
         })
         .collect();
     let mut hdrs: Vec<libc::mmsghdr> = iov
         .iter_mut()
         .zip(names.iter_mut())
-        .map(|(v, name)| {
+        .zip(control.iter_mut())
+        .map(|((v, name), c)| {
             // SAFETY: as above.
             let mut h: libc::mmsghdr = unsafe { std::mem::zeroed() };
             h.msg_hdr.msg_name = name as *mut libc::sockaddr_storage as *mut libc::c_void;
             h.msg_hdr.msg_iov = v as *mut libc::iovec;
             h.msg_hdr.msg_iovlen = 1;
+            if gro {
+                h.msg_hdr.msg_control = c.as_mut_ptr() as *mut libc::c_void;
+            }
             h
         })
         .collect();
     let mut plain = vec![0u8; MAX_DATAGRAM];
-    let (mut pos, mut received, mut last) = (0usize, 0u64, None);
+    let (mut pos, mut received, mut messages, mut last) = (0usize, 0u64, 0u64, None);
     let mut is_warm = tunnel.is_none();
     warm.store(is_warm, Ordering::Release);
     while !stop.load(Ordering::Relaxed) {
-        let b = BATCH.min(RING - pos);
+        let b = batch.min(entries - pos);
         for h in &mut hdrs[pos..pos + b] {
             h.msg_hdr.msg_namelen =
                 std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            if gro {
+                h.msg_hdr.msg_controllen = std::mem::size_of::<[u64; gso::CONTROL_WORDS]>() as _;
+            }
         }
-        // SAFETY: hdrs[pos..pos + b] point at ring slots and name storage we own.
+        // SAFETY: hdrs[pos..pos + b] point at ring slots, names and control buffers we own.
         let r = unsafe {
             libc::recvmmsg(
                 fd,
@@ -601,59 +821,85 @@ pub(crate) fn sink(
         let r = r as usize;
         let mut data = 0;
         for j in pos..pos + r {
-            let len = hdrs[j].msg_len as usize;
-            let d = &ring[j * SLOT..j * SLOT + len.min(SLOT)];
-            data_len[j] = 0;
-            if is_warm && (tunnel.is_none() || (d.first() == Some(&4) && len > 32)) {
-                data += 1;
-                data_len[j] = len;
-                continue;
-            }
-            // Handshake, keepalive, or the first packets: through the tunnel.
-            let (Some(from), Some(tunnel)) = (sockaddr_to_std(&names[j]), tunnel.as_mut()) else {
-                continue;
+            let len = (hdrs[j].msg_len as usize).min(slot);
+            let seg = if gro {
+                gso::gro_segment(&hdrs[j].msg_hdr).map_or(len, |s| s.min(len))
+            } else {
+                len
             };
-            let got = tunnel.receive(from, d, &mut plain, &mut |to, reply| {
-                let _ = socket.send_to(reply, to);
-            });
-            if let Received::Packet(p) = got {
-                if packet::is_forwarded(p, size, dst_net) && !is_warm {
-                    is_warm = true;
-                    warm.store(true, Ordering::Release);
+            data_len[j] = if is_warm { len } else { 0 };
+            segment[j] = seg;
+            let mut in_message = 0;
+            for d in ring[j * slot..j * slot + len].chunks(seg.max(1)) {
+                if is_warm && (tunnel.is_none() || is_data(d)) {
+                    in_message += 1;
+                    continue;
+                }
+                // Handshake, keepalive, or the first packets: through the tunnel.
+                let (Some(from), Some(tunnel)) = (sockaddr_to_std(&names[j]), tunnel.as_mut())
+                else {
+                    continue;
+                };
+                let got = tunnel.receive(from, d, &mut plain, &mut |to, reply| {
+                    let _ = socket.send_to(reply, to);
+                });
+                if let Received::Packet(p) = got {
+                    if packet::is_forwarded(p, size, dst_net) && !is_warm {
+                        is_warm = true;
+                        warm.store(true, Ordering::Release);
+                    }
                 }
             }
+            data += in_message;
+            messages += u64::from(in_message > 0);
         }
         if data > 0 {
             received += data;
             last = Some(Instant::now());
             count.store(received, Ordering::Relaxed);
         }
-        pos = (pos + r) % RING;
+        pos = (pos + r) % entries;
     }
     drop(hdrs);
     drop(iov);
 
-    // The newest data datagrams, oldest first, through the tunnel.
-    let order: Vec<usize> = (0..RING)
-        .map(|k| (pos + k) % RING)
-        .filter(|&j| data_len[j] > 0)
-        .collect();
     let Some(tunnel) = tunnel.as_mut() else {
         return Ok(SinkOutcome {
             received,
+            messages,
             last,
             verified: 0,
             sampled: 0,
         });
     };
-    let sample = &order[order.len().saturating_sub(SAMPLE)..];
+    // The newest data datagrams (byte ranges in `ring`), newest first, then through the
+    // tunnel oldest first.
+    let mut sample: Vec<(usize, usize)> = Vec::with_capacity(SAMPLE);
+    'collect: for k in 1..=entries {
+        let j = (pos + entries - k) % entries;
+        if data_len[j] == 0 {
+            continue;
+        }
+        let at = j * slot;
+        let seg = segment[j].max(1);
+        let runs = data_len[j].div_ceil(seg);
+        for s in (0..runs).rev() {
+            let (from, to) = (at + s * seg, (at + (s + 1) * seg).min(at + data_len[j]));
+            if is_data(&ring[from..to]) {
+                sample.push((from, to));
+                if sample.len() == SAMPLE {
+                    break 'collect;
+                }
+            }
+        }
+    }
+    sample.reverse();
     let from = tunnel
         .endpoint()
         .context("the sink never heard from the router")?;
     let mut verified = 0;
-    for &j in sample {
-        let d = &ring[j * SLOT..j * SLOT + data_len[j]];
-        if let Received::Packet(p) = tunnel.receive(from, d, &mut plain, &mut |_, _| {}) {
+    for &(a, b) in &sample {
+        if let Received::Packet(p) = tunnel.receive(from, &ring[a..b], &mut plain, &mut |_, _| {}) {
             if packet::is_forwarded(p, size, dst_net) {
                 verified += 1;
             }
@@ -661,10 +907,16 @@ pub(crate) fn sink(
     }
     Ok(SinkOutcome {
         received,
+        messages,
         last,
         verified,
         sampled: sample.len(),
     })
+}
+
+/// A WireGuard data message with a payload (not a 32-byte keepalive).
+fn is_data(d: &[u8]) -> bool {
+    d.first() == Some(&4) && d.len() > 32
 }
 
 // ------------------------------------------------------------------ a run
@@ -684,10 +936,84 @@ fn thread_delta(
     v
 }
 
+/// The router's CPU time: its threads' run times in nanoseconds from `schedstat` where
+/// the kernel has it (utime + stime are counted in clock ticks, 10 ms each), else
+/// utime + stime from `/proc/PID/stat`.
+fn router_cpu(pid: u32) -> Result<Duration> {
+    procfs::process_runtime(pid)
+        .or_else(|| procfs::process_cpu(pid))
+        .context("reading the router's CPU time")
+}
+
+/// How often the sampler reads the receive threads' run times.
+pub const SAMPLE_EVERY: Duration = Duration::from_millis(5);
+
+/// Run times of the router's receive threads, read every [`SAMPLE_EVERY`]: thread names,
+/// and per sample (time before reading, time after, run time of each thread).
+type Samples = (Vec<String>, Vec<(Instant, Instant, Vec<Duration>)>);
+
+fn sample_rx_threads(pid: u32, stop: &AtomicBool) -> Samples {
+    let mut names = Vec::new();
+    let mut clocks = Vec::new();
+    for (tid, name) in procfs::thread_names(pid) {
+        if name.starts_with("rx-") {
+            if let Some(c) = procfs::RunTime::open(pid, tid) {
+                names.push(name);
+                clocks.push(c);
+            }
+        }
+    }
+    let mut samples = Vec::new();
+    while !stop.load(Ordering::Relaxed) && clocks.len() >= 2 {
+        let before = Instant::now();
+        let times: Vec<Duration> = clocks
+            .iter_mut()
+            .map(|c| c.read().unwrap_or_default())
+            .collect();
+        samples.push((before, Instant::now(), times));
+        std::thread::sleep(SAMPLE_EVERY);
+    }
+    (names, samples)
+}
+
+/// The overlap of the two busiest receive threads over the samples up to `end`.
+fn parallel_of((names, samples): &Samples, end: Instant) -> Option<Parallel> {
+    let samples: Vec<_> = samples.iter().filter(|s| s.0 <= end).collect();
+    let (first, last) = (samples.first()?, samples.last()?);
+    let mut total: Vec<(usize, Duration)> = (0..names.len())
+        .map(|k| (k, last.2[k].saturating_sub(first.2[k])))
+        .collect();
+    total.sort_by_key(|t| std::cmp::Reverse(t.1));
+    let (a, b) = (total.first()?.0, total.get(1)?.0);
+    let (mut overlap, mut both_busy) = (Duration::ZERO, 0);
+    for w in samples.windows(2) {
+        // Both run times grew within [start of the first read, end of the second].
+        let slice = w[1].1.duration_since(w[0].0);
+        let da = w[1].2[a].saturating_sub(w[0].2[a]);
+        let db = w[1].2[b].saturating_sub(w[0].2[b]);
+        overlap += (da + db).saturating_sub(slice);
+        if da.as_secs_f64() > 0.3 * slice.as_secs_f64()
+            && db.as_secs_f64() > 0.3 * slice.as_secs_f64()
+        {
+            both_busy += 1;
+        }
+    }
+    Some(Parallel {
+        threads: [
+            (names[a].clone(), total[0].1),
+            (names[b].clone(), total[1].1),
+        ],
+        overlap,
+        sampled: last.1.duration_since(first.0),
+        slices: samples.len() - 1,
+        both_busy_slices: both_busy,
+    })
+}
+
 pub fn run(spec: &RunSpec) -> Result<RunResult> {
     crate::progress(&format!(
-        "{} B: end to end, {} flow(s), {:?}, {} datagrams each",
-        spec.size, spec.flows, spec.load, spec.packets
+        "{} B: end to end, {} flow(s), {:?}, {:?} peers, {} datagrams each",
+        spec.size, spec.flows, spec.load, spec.peers, spec.packets
     ));
     let mut setups = Vec::new();
     for _ in 0..spec.flows {
@@ -705,6 +1031,17 @@ pub fn run(spec: &RunSpec) -> Result<RunResult> {
     }
     let router = start_router(spec.router, &setups)?;
     let pid = router.pid();
+    let router_rcvbuf = procfs::udp_rcvbuf(setups[0].router_in);
+    let load = match spec.load {
+        Load::Closed => {
+            let rmem = router_rcvbuf
+                .or_else(|| procfs::sysctl("/proc/sys/net/core/rmem_default"))
+                .unwrap_or(212_992);
+            Load::Window(window_for(rmem, (spec.size + 32 + 15) & !15))
+        }
+        l => l,
+    };
+    let gro = spec.peers == Peers::Offload;
 
     let barrier = Arc::new(Barrier::new(spec.flows + 1));
     let stop = Arc::new(AtomicBool::new(false));
@@ -737,10 +1074,21 @@ pub fn run(spec: &RunSpec) -> Result<RunResult> {
         sinks.push(
             std::thread::Builder::new()
                 .name(format!("sink-{k}"))
-                .spawn(move || sink(Some(sink_tunnel), sink_socket, size, dst_net, w, count, s))?,
+                .spawn(move || {
+                    sink(
+                        Some(sink_tunnel),
+                        sink_socket,
+                        size,
+                        dst_net,
+                        gro,
+                        w,
+                        count,
+                        s,
+                    )
+                })?,
         );
         let b = barrier.clone();
-        let gen_spec = (spec.size, spec.packets, spec.load, spec.max_time);
+        let gen_spec = (spec.size, spec.packets, load, spec.max_time, spec.peers);
         let gen_socket = f.gen_socket;
         let c = counts[k].clone();
         gens.push(
@@ -755,14 +1103,20 @@ pub fn run(spec: &RunSpec) -> Result<RunResult> {
     }
 
     barrier.wait();
-    crate::progress("handshakes done, datagrams encrypted: sending");
-    let cpu0 = procfs::process_cpu(pid).context("reading the router's CPU time")?;
+    // The generators send from now on: the clock and the router's CPU time first.
+    let t0 = Instant::now();
+    let cpu0 = router_cpu(pid)?;
     let threads0 = procfs::thread_cpu(pid);
     let self0 = procfs::process_cpu(std::process::id()).unwrap_or_default();
     let machine0 = procfs::machine_cpu().unwrap_or_default();
-    let t0 = Instant::now();
-    // Probes of the warm-up that the sinks counted are not part of the run.
-    let counted0: Vec<u64> = counts.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+    crate::progress("handshakes done, datagrams encrypted: sending");
+    let stop_sampler = Arc::new(AtomicBool::new(false));
+    let sampler = {
+        let stop = stop_sampler.clone();
+        std::thread::Builder::new()
+            .name("sampler".into())
+            .spawn(move || sample_rx_threads(pid, &stop))?
+    };
 
     let gen_results: Vec<Result<GenOutcome>> = gens
         .into_iter()
@@ -783,7 +1137,11 @@ pub fn run(spec: &RunSpec) -> Result<RunResult> {
         seen = now;
     }
     crate::progress("drained");
-    let cpu1 = procfs::process_cpu(pid).context("reading the router's CPU time")?;
+    stop_sampler.store(true, Ordering::Relaxed);
+    let samples = sampler
+        .join()
+        .map_err(|_| anyhow::anyhow!("sampler panicked"))?;
+    let cpu1 = router_cpu(pid)?;
     let threads1 = procfs::thread_cpu(pid);
     let self1 = procfs::process_cpu(std::process::id()).unwrap_or_default();
     let machine1 = procfs::machine_cpu().unwrap_or_default();
@@ -791,6 +1149,7 @@ pub fn run(spec: &RunSpec) -> Result<RunResult> {
         .iter()
         .map(|(r, s)| (procfs::udp_drops(*r), procfs::udp_drops(*s)))
         .collect();
+    let status = router_status(&router.dir);
     stop.store(true, Ordering::Relaxed);
     let sink_results: Vec<Result<SinkOutcome>> = sinks
         .into_iter()
@@ -801,11 +1160,16 @@ pub fn run(spec: &RunSpec) -> Result<RunResult> {
 
     let mut flows = Vec::new();
     let mut t_end = t0;
-    for (((g, s), (router_drops, sink_drops)), counted0) in gen_results
+    let iface = |i: usize| {
+        status
+            .as_ref()
+            .and_then(|(ifs, _)| ifs.iter().find(|s| s.name == iface_name(i)))
+    };
+    for (k, ((g, s), (router_drops, sink_drops))) in gen_results
         .into_iter()
         .zip(sink_results)
         .zip(drops)
-        .zip(counted0)
+        .enumerate()
     {
         let (g, s) = (g?, s?);
         if let Some(l) = s.last {
@@ -815,9 +1179,19 @@ pub fn run(spec: &RunSpec) -> Result<RunResult> {
             sent: g.sent,
             send_time: g.send_time,
             send_errors: g.errors,
-            received: s.received - counted0,
+            send_calls: g.calls,
+            gso_fallback: g.gso_fallback,
+            sink_messages: s.messages,
+            // Probes of the warm-up that the sink counted are not part of the run (read
+            // by the generator itself just before its first send: anything later would
+            // race with the first datagrams).
+            received: s.received - g.sink_before,
             router_drops,
             sink_drops,
+            router_tx_errors: iface(2 * k + 1).map(|s| s.tx_errors),
+            router_rx_errors: iface(2 * k).map(|s| s.rx_errors),
+            router_rx_packets: iface(2 * k).map(|s| s.rx_packets),
+            router_tx_packets: iface(2 * k + 1).map(|s| s.tx_packets),
             verified: s.verified,
             sampled: s.sampled,
         });
@@ -835,5 +1209,49 @@ pub fn run(spec: &RunSpec) -> Result<RunResult> {
         router_cpu: cpu1.saturating_sub(cpu0),
         threads: thread_delta(&threads0, &threads1),
         bench_cpu: self1.saturating_sub(self0),
+        load,
+        peers: spec.peers,
+        router_rcvbuf,
+        router_dropped: status
+            .as_ref()
+            .map(|(_, c)| c.dropped.iter().map(|(_, n)| n).sum()),
+        parallel: parallel_of(&samples, t_end),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(x: u64) -> Duration {
+        Duration::from_millis(x)
+    }
+
+    #[test]
+    fn overlap_is_a_lower_bound_from_run_times() {
+        let t0 = Instant::now();
+        // Three samples 10 ms apart (reads take no time); threads x, y, z.
+        let at = |k: u64| t0 + ms(10 * k);
+        let samples = vec![
+            (at(0), at(0), vec![ms(0), ms(0), ms(0)]),
+            // Slice 1: x 8 ms, y 6 ms -> overlapped >= 4 ms; both > 30%.
+            (at(1), at(1), vec![ms(8), ms(6), ms(1)]),
+            // Slice 2: x 5 ms, y 2 ms -> no proof of overlap; y not busy.
+            (at(2), at(2), vec![ms(13), ms(8), ms(1)]),
+        ];
+        let names = vec!["rx-a".to_string(), "rx-b".to_string(), "rx-c".to_string()];
+        let p = parallel_of(&(names, samples), at(2)).unwrap();
+        assert_eq!(p.threads[0], ("rx-a".to_string(), ms(13)));
+        assert_eq!(p.threads[1], ("rx-b".to_string(), ms(8)));
+        assert_eq!(p.overlap, ms(4));
+        assert_eq!(p.sampled, ms(20));
+        assert_eq!((p.slices, p.both_busy_slices), (2, 1));
+    }
+
+    #[test]
+    fn gso_runs_fit_in_one_udp_payload() {
+        assert_eq!(gso::per_send(1456), 44);
+        assert_eq!(gso::per_send(144), 64);
+        assert!(gso::per_send(1456) * 1456 <= 65507);
+    }
 }

@@ -6,7 +6,11 @@
 //! and router-side B ↔ sink. The generator's datagrams are encrypted before the clock
 //! starts (in batches, so memory stays small and the replay window stays happy); only the
 //! router's decrypt, forwarding decision and encrypt are timed. What is left out compared
-//! with a node: `recvfrom`/`sendto`, the per-tunnel `Mutex`, the counters.
+//! with a node: the sockets, the per-tunnel `Mutex`, the counters.
+//!
+//! [`parallel`] runs the same core on two threads at once, each with tunnels of its own
+//! (as two flows through a node are two receive threads on two tunnel pairs), to show
+//! whether the data path scales with cores when nothing else competes for them.
 
 use crate::Rate;
 use crate::{packet, procfs};
@@ -137,8 +141,9 @@ pub fn router_tables(flows: usize) -> (LocalConfig, Fib) {
     (config, fib)
 }
 
-/// The forwarder's output: encrypt on router-side B, as `Shared::transmit` does.
+/// The forwarder's output: encrypt on the egress tunnel, as `Shared::transmit` does.
 struct EncryptSink<'a> {
+    egress_index: IfIndex,
     egress: &'a mut Tunnel,
     buf: &'a mut [u8],
     sent: u64,
@@ -147,7 +152,7 @@ struct EncryptSink<'a> {
 
 impl Sink for EncryptSink<'_> {
     fn transmit(&mut self, iface: IfIndex, packet: &[u8]) {
-        if iface != 1 {
+        if iface != self.egress_index {
             return;
         }
         if let Some((to, datagram)) = self.egress.send(packet, self.buf) {
@@ -170,92 +175,241 @@ pub struct InProc {
     pub sampled: usize,
 }
 
-/// Times decrypt → forward → encrypt of `size`-byte packets for about `time` of CPU.
-pub fn run(size: usize, time: Duration) -> Result<InProc> {
-    let addr = |p: u16| SocketAddr::from(([127, 0, 0, 1], p));
-    let (mut gen, mut ra) = pair(100, 0, addr(1), addr(2));
-    let (mut rb, mut sink) = pair(1, 101, addr(3), addr(4));
-    handshake(&mut gen, &mut ra)?;
-    handshake(&mut rb, &mut sink)?;
-    let (config, fib) = router_tables(1);
-    let mut forwarder = Forwarder::new(Arc::new(config));
+/// Packets per batch: encrypted by the generator side untimed, then forwarded timed.
+const BATCH: usize = 8192;
 
-    const BATCH: usize = 8192;
-    let plain: Vec<Vec<u8>> = (0..BATCH as u32)
-        .map(|i| packet::ipv4_udp(size, 1, i))
-        .collect();
-    let mut enc_buf = vec![0u8; MAX_DATAGRAM];
-    let mut encrypt_batch = |gen: &mut Peer, n: usize| -> Vec<Vec<u8>> {
-        plain[..n]
+/// One receive thread's data path in memory, for flow `k`: generator ↔ router tunnel 2k,
+/// router tunnel 2k+1 ↔ sink, its own `Forwarder`, packets from 172.20.(2k+1).x.
+struct Lane {
+    k: usize,
+    size: usize,
+    gen: Peer,
+    ra: Peer,
+    rb: Peer,
+    sink: Peer,
+    forwarder: Forwarder,
+    plain: Vec<Vec<u8>>,
+    enc_buf: Vec<u8>,
+    plain_buf: Vec<u8>,
+    out_buf: Vec<u8>,
+}
+
+impl Lane {
+    fn new(k: usize, size: usize, local: Arc<LocalConfig>) -> Result<Lane> {
+        let addr = |p: usize| SocketAddr::from(([127, 0, 0, 1], p as u16));
+        let base = 10 * k;
+        let (mut gen, mut ra) = pair(
+            100 + 2 * k as u32,
+            2 * k as u32,
+            addr(base + 1),
+            addr(base + 2),
+        );
+        let (mut rb, mut sink) = pair(
+            2 * k as u32 + 1,
+            101 + 2 * k as u32,
+            addr(base + 3),
+            addr(base + 4),
+        );
+        handshake(&mut gen, &mut ra)?;
+        handshake(&mut rb, &mut sink)?;
+        let src_net = 2 * k as u8 + 1;
+        Ok(Lane {
+            k,
+            size,
+            gen,
+            ra,
+            rb,
+            sink,
+            forwarder: Forwarder::new(local),
+            plain: (0..BATCH as u32)
+                .map(|i| packet::ipv4_udp(size, src_net, i))
+                .collect(),
+            enc_buf: vec![0u8; MAX_DATAGRAM],
+            plain_buf: vec![0u8; MAX_DATAGRAM],
+            out_buf: vec![0u8; MAX_DATAGRAM],
+        })
+    }
+
+    /// The generator's side: `n` datagrams for router tunnel 2k.
+    fn encrypt(&mut self, n: usize) -> Vec<Vec<u8>> {
+        self.plain[..n]
             .iter()
             .map(|p| {
-                gen.tunnel
-                    .send(p, &mut enc_buf)
+                self.gen
+                    .tunnel
+                    .send(p, &mut self.enc_buf)
                     .expect("session established")
                     .1
                     .to_vec()
             })
             .collect()
-    };
-    let mut plain_buf = vec![0u8; MAX_DATAGRAM];
-    let mut out_buf = vec![0u8; MAX_DATAGRAM];
-    let mut forward_batch =
-        |ra: &mut Peer, rb: &mut Peer, batch: &[Vec<u8>], keep: Option<&mut Vec<Vec<u8>>>| {
-            let mut sink = EncryptSink {
-                egress: &mut rb.tunnel,
-                buf: &mut out_buf,
-                sent: 0,
-                keep,
-            };
-            for d in batch {
-                if let Received::Packet(p) =
-                    ra.tunnel
-                        .receive(gen_addr(), d, &mut plain_buf, &mut |_, _| {})
-                {
-                    forwarder.from_tunnel(Instant::now(), 0, p, &fib, &mut sink);
+    }
+
+    /// The router's side: decrypt, forward, encrypt; returns packets forwarded.
+    fn forward(&mut self, batch: &[Vec<u8>], fib: &Fib, keep: Option<&mut Vec<Vec<u8>>>) -> u64 {
+        let ingress = 2 * self.k as IfIndex;
+        let mut sink = EncryptSink {
+            egress_index: ingress + 1,
+            egress: &mut self.rb.tunnel,
+            buf: &mut self.out_buf,
+            sent: 0,
+            keep,
+        };
+        let from = self.gen.addr;
+        for d in batch {
+            if let Received::Packet(p) =
+                self.ra
+                    .tunnel
+                    .receive(from, d, &mut self.plain_buf, &mut |_, _| {})
+            {
+                self.forwarder
+                    .from_tunnel(Instant::now(), ingress, p, fib, &mut sink);
+            }
+        }
+        sink.sent
+    }
+
+    /// Forwards `n` more packets and has the sink decrypt and check them: (verified, n).
+    fn verify(&mut self, n: usize, fib: &Fib) -> (usize, usize) {
+        let batch = self.encrypt(n);
+        let mut kept = Vec::new();
+        self.forward(&batch, fib, Some(&mut kept));
+        let dst_net = 2 * self.k as u8 + 2;
+        let mut verified = 0;
+        for d in &kept {
+            if let Received::Packet(p) =
+                self.sink
+                    .tunnel
+                    .receive(self.rb.addr, d, &mut self.plain_buf, &mut |_, _| {})
+            {
+                if packet::is_forwarded(p, self.size, dst_net) {
+                    verified += 1;
                 }
             }
-            sink.sent
-        };
+        }
+        (verified, n)
+    }
+}
+
+/// Times decrypt → forward → encrypt of `size`-byte packets for about `time` of CPU.
+pub fn run(size: usize, time: Duration) -> Result<InProc> {
+    let (config, fib) = router_tables(1);
+    let mut lane = Lane::new(0, size, Arc::new(config))?;
 
     // Warm-up batch, untimed.
-    let batch = encrypt_batch(&mut gen, BATCH);
-    forward_batch(&mut ra, &mut rb, &batch, None);
+    let batch = lane.encrypt(BATCH);
+    lane.forward(&batch, &fib, None);
 
     // Timed by this thread's CPU clock (the machine is shared), for about `time` of it.
     let mut timed = Duration::ZERO;
     let mut forwarded = 0u64;
     while timed < time {
-        let batch = encrypt_batch(&mut gen, BATCH);
+        let batch = lane.encrypt(BATCH);
         let cpu0 = procfs::thread_cpu_now();
-        forwarded += forward_batch(&mut ra, &mut rb, &batch, None);
+        forwarded += lane.forward(&batch, &fib, None);
         timed += procfs::thread_cpu_now().saturating_sub(cpu0);
     }
 
     // One more batch, untimed, whose output the sink decrypts and checks.
-    let sample = 1000;
-    let batch = encrypt_batch(&mut gen, sample);
-    let mut kept = Vec::new();
-    forward_batch(&mut ra, &mut rb, &batch, Some(&mut kept));
-    let mut verified = 0;
-    for d in &kept {
-        if let Received::Packet(p) = sink
-            .tunnel
-            .receive(rb.addr, d, &mut plain_buf, &mut |_, _| {})
-        {
-            if packet::is_forwarded(p, size, 2) {
-                verified += 1;
-            }
-        }
-    }
+    let (verified, sampled) = lane.verify(1000, &fib);
     Ok(InProc {
         rate: Rate::new(forwarded, size, timed),
         verified,
-        sampled: sample,
+        sampled,
     })
 }
 
-/// The generator's address as router-side A knows it (it learned it in the handshake).
-fn gen_addr() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 1))
+/// The in-process core on `threads` threads at once, by wall time.
+pub struct Parallel {
+    pub forwarded: u64,
+    /// Wall time of the forwarding phases (all threads forwarding at once).
+    pub wall: Duration,
+    /// CPU time each thread spent in them.
+    pub cpu: Vec<Duration>,
+    pub verified: usize,
+    pub sampled: usize,
+}
+
+impl Parallel {
+    pub fn pps(&self) -> f64 {
+        self.forwarded as f64 / self.wall.as_secs_f64().max(1e-9)
+    }
+    /// CPU cores the threads got during the phases.
+    pub fn cores(&self) -> f64 {
+        self.cpu.iter().map(Duration::as_secs_f64).sum::<f64>() / self.wall.as_secs_f64().max(1e-9)
+    }
+}
+
+/// Packets per batch in the parallel runs (smaller: the batches are synchronised).
+const PAR_BATCH: usize = 4096;
+
+/// `threads` threads, each a [`Lane`] of its own (its own tunnels and `Forwarder`; one
+/// `SharedFib` and `LocalConfig` for all, loaded per batch as a node's receive thread
+/// does), forward batches in lock step: each encrypts its next batch untimed, then all
+/// start forwarding together and the wall clock runs until the last one is done. So the
+/// forwarded packets per wall second compare directly between 1 and 2 threads.
+pub fn parallel(size: usize, threads: usize, time: Duration) -> Result<Parallel> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Barrier;
+    let (config, fib) = router_tables(threads);
+    let local = Arc::new(config);
+    let fib = rr_fib::SharedFib::new(fib);
+    let barrier = Arc::new(Barrier::new(threads + 1));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut handles = Vec::new();
+    for k in 0..threads {
+        let mut lane = Lane::new(k, size, local.clone())?;
+        let (fib, barrier, stop) = (fib.clone(), barrier.clone(), stop.clone());
+        handles.push(
+            std::thread::Builder::new()
+                .name(format!("lane-{k}"))
+                .spawn(move || {
+                    let warm = lane.encrypt(PAR_BATCH);
+                    lane.forward(&warm, &fib.load(), None);
+                    let (mut forwarded, mut cpu) = (0u64, Duration::ZERO);
+                    loop {
+                        let batch = lane.encrypt(PAR_BATCH);
+                        barrier.wait();
+                        if stop.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        let cpu0 = procfs::thread_cpu_now();
+                        forwarded += lane.forward(&batch, &fib.load(), None);
+                        cpu += procfs::thread_cpu_now().saturating_sub(cpu0);
+                        barrier.wait();
+                    }
+                    let (verified, sampled) = lane.verify(1000, &fib.load());
+                    (forwarded, cpu, verified, sampled)
+                })?,
+        );
+    }
+    let mut wall = Duration::ZERO;
+    loop {
+        barrier.wait();
+        let t = Instant::now();
+        barrier.wait();
+        wall += t.elapsed();
+        if wall >= time {
+            stop.store(true, Ordering::Relaxed);
+            barrier.wait();
+            break;
+        }
+    }
+    let mut out = Parallel {
+        forwarded: 0,
+        wall,
+        cpu: Vec::new(),
+        verified: 0,
+        sampled: 0,
+    };
+    for h in handles {
+        let (f, c, v, s) = h
+            .join()
+            .map_err(|_| anyhow::anyhow!("in-process thread panicked"))?;
+        out.forwarded += f;
+        out.cpu.push(c);
+        out.verified += v;
+        out.sampled += s;
+    }
+    Ok(out)
 }

@@ -8,13 +8,14 @@
 //! relay's socket has `UDP_GRO`, it sends with `UDP_SEGMENT`: one trip through the stack
 //! per train of up to 64 datagrams to one endpoint). On loopback a train only arrives
 //! coalesced if it was sent as one, so in that variant the generator sends with
-//! `UDP_SEGMENT` too — standing in for the NIC's GRO on a real link.
+//! `UDP_SEGMENT` too — standing in for the NIC's GRO on a real link — and the sink has
+//! `UDP_GRO`, so the relay's trains are not cut into datagrams at delivery on its time.
 //!
 //! Fed and drained like the end-to-end runs: a closed-loop generator and a polling sink,
 //! both in other threads; only the relay thread's CPU time is counted.
 
 use crate::e2e::{self, Load};
-use crate::procfs;
+use crate::{gso, procfs};
 use anyhow::{Context, Result};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
 use std::os::fd::AsRawFd;
@@ -35,9 +36,30 @@ impl Floor {
 }
 
 const BATCH: usize = 64;
-/// `setsockopt`/cmsg options at `SOL_UDP` (linux/udp.h).
-const UDP_SEGMENT: libc::c_int = 103;
-const UDP_GRO: libc::c_int = 104;
+/// What `rr-node` asks for as its tunnel sockets' receive buffer (the kernel caps it at
+/// `rmem_max` and doubles it).
+const ROUTER_RCVBUF: usize = 4 << 20;
+
+/// A socket's receive buffer as the kernel holds it.
+fn rcvbuf(s: &UdpSocket) -> u64 {
+    let mut v: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: a valid fd and an int-sized out buffer with its length.
+    let r = unsafe {
+        libc::getsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            &mut v as *mut libc::c_int as *mut libc::c_void,
+            &mut len,
+        )
+    };
+    if r == 0 && v > 0 {
+        v as u64
+    } else {
+        212_992
+    }
+}
 
 /// How the relay does its I/O.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,52 +72,18 @@ pub enum Io {
     Offload,
 }
 
-fn set_int_opt(fd: libc::c_int, level: libc::c_int, opt: libc::c_int, v: libc::c_int) -> bool {
-    // SAFETY: a valid fd and an int option value of the right size.
-    unsafe {
-        libc::setsockopt(
-            fd,
-            level,
-            opt,
-            &v as *const libc::c_int as *const libc::c_void,
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        ) == 0
-    }
-}
-
 /// `sendmsg` of `payload` to `name` as one send; with `segment`, as a `UDP_SEGMENT` train
 /// of `segment`-byte datagrams.
 fn send_segmented<T>(fd: libc::c_int, name: &T, payload: &[u8], segment: Option<u16>) -> isize {
-    let mut iov = libc::iovec {
+    let iov = [libc::iovec {
         iov_base: payload.as_ptr() as *mut libc::c_void,
         iov_len: payload.len(),
-    };
-    let mut control = [0u64; 4];
-    // SAFETY: plain data; all-zero is a valid empty header.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_name = name as *const T as *mut libc::c_void;
-    msg.msg_namelen = std::mem::size_of::<T>() as libc::socklen_t;
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    if let Some(seg) = segment {
-        msg.msg_control = control.as_mut_ptr() as *mut libc::c_void;
-        // SAFETY: CMSG_SPACE is arithmetic; the control buffer (32 bytes) holds one
-        // cmsghdr with a u16, and CMSG_FIRSTHDR/CMSG_DATA stay inside it.
-        unsafe {
-            msg.msg_controllen = libc::CMSG_SPACE(2) as _;
-            let c = libc::CMSG_FIRSTHDR(&msg);
-            (*c).cmsg_level = libc::SOL_UDP;
-            (*c).cmsg_type = UDP_SEGMENT;
-            (*c).cmsg_len = libc::CMSG_LEN(2) as _;
-            std::ptr::write_unaligned(libc::CMSG_DATA(c) as *mut u16, seg);
-        }
-    }
-    // SAFETY: msg points at live iov, name and control buffers.
-    unsafe { libc::sendmsg(fd, &msg, 0) }
+    }];
+    gso::send_segments(fd, name, &iov, segment)
 }
 
 fn relay_offload(rx: &UdpSocket, tx: &UdpSocket, to: SocketAddrV6, stop: &AtomicBool) -> u64 {
-    set_int_opt(rx.as_raw_fd(), libc::SOL_UDP, UDP_GRO, 1);
+    gso::enable_gro(rx.as_raw_fd());
     let name = sockaddr_in6(to);
     let mut buf = vec![0u8; 65536];
     let mut n = 0;
@@ -117,19 +105,7 @@ fn relay_offload(rx: &UdpSocket, tx: &UdpSocket, to: SocketAddrV6, stop: &Atomic
             continue;
         }
         let len = len as usize;
-        let mut segment = None;
-        // SAFETY: walking the control messages the kernel wrote into `control`.
-        unsafe {
-            let mut c = libc::CMSG_FIRSTHDR(&msg);
-            while !c.is_null() {
-                if (*c).cmsg_level == libc::SOL_UDP && (*c).cmsg_type == UDP_GRO {
-                    let size = std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const libc::c_int);
-                    segment = Some(size as usize);
-                }
-                c = libc::CMSG_NXTHDR(&msg, c);
-            }
-        }
-        let segment = segment.filter(|s| *s > 0 && *s < len);
+        let segment = gso::gro_segment(&msg).filter(|s| *s < len);
         send_segmented(
             tx.as_raw_fd(),
             &name,
@@ -269,10 +245,14 @@ fn relay_batched(rx: &UdpSocket, tx: &UdpSocket, to: SocketAddrV6, stop: &Atomic
 }
 
 /// Relays `datagram_len`-byte datagrams for about `time`, doing its I/O as `io` says.
-pub fn floor(datagram_len: usize, io: Io, window: usize, time: Duration) -> Result<Floor> {
+/// The relay's receive socket asks for the buffer the router's tunnel sockets ask for, and
+/// the closed loop's window is sized from what it got, as in the end-to-end runs.
+pub fn floor(datagram_len: usize, io: Io, time: Duration) -> Result<Floor> {
     let dual = |p| UdpSocket::bind(("::", p)).or_else(|_| UdpSocket::bind(("0.0.0.0", p)));
     let rx = dual(0).context("relay socket")?;
     let tx = dual(0).context("relay socket")?;
+    e2e::set_rcvbuf(&rx, ROUTER_RCVBUF);
+    let window = e2e::window_for(rcvbuf(&rx), (datagram_len + 15) & !15);
     rx.set_read_timeout(Some(Duration::from_millis(20)))?;
     let sink_socket = UdpSocket::bind("127.0.0.1:0")?;
     e2e::set_rcvbuf(&sink_socket, e2e::SINK_RCVBUF);
@@ -305,7 +285,18 @@ pub fn floor(datagram_len: usize, io: Io, window: usize, time: Duration) -> Resu
         let warm = Arc::new(AtomicBool::new(false));
         std::thread::Builder::new()
             .name("sink".into())
-            .spawn(move || e2e::sink(None, sink_socket, 0, 0, warm, count, stop))?
+            .spawn(move || {
+                e2e::sink(
+                    None,
+                    sink_socket,
+                    0,
+                    0,
+                    io == Io::Offload,
+                    warm,
+                    count,
+                    stop,
+                )
+            })?
     };
     // Any bytes will do: 4096 datagrams, cycled, for `time` (or 400k per second of it).
     let n = 4096;
@@ -327,6 +318,8 @@ pub fn floor(datagram_len: usize, io: Io, window: usize, time: Duration) -> Resu
                 Load::Window(window),
                 &count,
                 time,
+                false,
+                None,
             )
             .sent
         }

@@ -1,6 +1,7 @@
 //! What the benchmark reads from `/proc` (CPU time of a process and of its threads as
-//! utime + stime in clock ticks, machine-wide CPU time, per-socket UDP receive drops), and
-//! the calling thread's own CPU clock.
+//! utime + stime in clock ticks, threads' run time in nanoseconds from `schedstat`,
+//! machine-wide CPU time, per-socket UDP receive drops), a socket's receive buffer (from
+//! `ss`), and the calling thread's own CPU clock.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -55,6 +56,69 @@ pub fn thread_cpu(pid: u32) -> BTreeMap<u32, (String, Duration)> {
         }
     }
     out
+}
+
+/// A thread's run time in nanoseconds, re-read from an open
+/// `/proc/PID/task/TID/schedstat` (its first field: time on a CPU, exact rather than in
+/// ticks), so that sampling it every few milliseconds costs one `pread`.
+pub struct RunTime {
+    file: std::fs::File,
+    buf: [u8; 96],
+}
+
+impl RunTime {
+    pub fn open(pid: u32, tid: u32) -> Option<RunTime> {
+        let file = std::fs::File::open(format!("/proc/{pid}/task/{tid}/schedstat")).ok()?;
+        let mut t = RunTime { file, buf: [0; 96] };
+        t.read().map(|_| t)
+    }
+
+    pub fn read(&mut self) -> Option<Duration> {
+        use std::os::unix::fs::FileExt;
+        let n = self.file.read_at(&mut self.buf, 0).ok()?;
+        let text = std::str::from_utf8(&self.buf[..n]).ok()?;
+        let ns: u64 = text.split_whitespace().next()?.parse().ok()?;
+        Some(Duration::from_nanos(ns))
+    }
+}
+
+/// Run time of all live threads of `pid` from their `schedstat` (nanoseconds); `None`
+/// if the kernel does not keep it.
+pub fn process_runtime(pid: u32) -> Option<Duration> {
+    let mut total = Duration::ZERO;
+    for e in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .ok()?
+        .flatten()
+    {
+        let tid = e.file_name().to_str()?.parse::<u32>().ok()?;
+        total += RunTime::open(pid, tid)?.read()?;
+    }
+    Some(total)
+}
+
+/// Names of the live threads of `pid`, by thread id.
+pub fn thread_names(pid: u32) -> BTreeMap<u32, String> {
+    thread_cpu(pid)
+        .into_iter()
+        .map(|(tid, (name, _))| (tid, name))
+        .collect()
+}
+
+/// The receive buffer (`SO_RCVBUF` as the kernel holds it, i.e. doubled) of the UDP
+/// socket bound to local `port`, from `ss -m` (iproute2); `None` without `ss`.
+pub fn udp_rcvbuf(port: u16) -> Option<u64> {
+    let out = std::process::Command::new("ss")
+        .args(["-Huamn", &format!("sport = :{port}")])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let at = text.find(",rb")? + 3;
+    let digits: String = text[at..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
+    digits.parse().ok()
 }
 
 /// Receive-queue drops of every UDP socket bound to local `port` (IPv4 and IPv6 tables).
