@@ -249,6 +249,51 @@ PYEOF
         router_alive
 }
 
+# c_bogus_inner: malformed IP packets written into a's wg0 (AF_PACKET), so that
+# wireguard-go encrypts them and the router receives them inside an authenticated
+# tunnel: each is dropped and counted (malformed, or rejected by the tunnel), nothing
+# else changes, and traffic keeps flowing.
+c_bogus_inner() {
+    local before after
+    before=$(ctl show interfaces --json | "$PY" -c '
+import json, sys
+d = json.load(sys.stdin)
+print(dict(d["counters"]["dropped"]).get("malformed", 0) + sum(i["rx_errors"] for i in d["interfaces"]))')
+    echo "+ malformed + rejected before: $before"
+    ip netns exec "$NS_A" timeout 20 "$PY" - "$B_V4" <<'PYEOF' || return 1
+import socket, struct, sys
+dst = socket.inet_aton(sys.argv[1])
+src = socket.inet_aton("172.20.1.1")
+def v4(ihl_words, total, csum_ok=True, body=b""):
+    h = struct.pack("!BBHHHBBH4s4s", 0x40 | ihl_words, 0, total, 1, 0x4000, 64, 17, 0, src, dst)
+    if csum_ok:
+        s = sum(struct.unpack("!10H", h)); s = (s & 0xffff) + (s >> 16); s = (s & 0xffff) + (s >> 16)
+        h = h[:10] + struct.pack("!H", ~s & 0xffff) + h[12:]
+    return h + body
+pkts = [
+    v4(15, 28, body=b"\0" * 8),           # IHL says 60 bytes, total length 28
+    v4(5, 28, csum_ok=False, body=b"x" * 8),  # header checksum wrong
+    v4(3, 28, body=b"\0" * 8),            # IHL below 5
+    v4(5, 900, body=b"y" * 8),             # total length beyond the packet
+    v4(5, 19, body=b"z" * 8),              # total length shorter than the header
+]
+s = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(0x0800))
+for p in pkts:
+    for _ in range(3):
+        s.sendto(p, ("wg0", 0x0800))
+print("wrote %d malformed packets into wg0" % (3 * len(pkts)))
+PYEOF
+    sleep 1
+    after=$(ctl show interfaces --json | "$PY" -c '
+import json, sys
+d = json.load(sys.stdin)
+print(dict(d["counters"]["dropped"]).get("malformed", 0) + sum(i["rx_errors"] for i in d["interfaces"]))')
+    echo "+ malformed + rejected after: $after"
+    router_alive || { echo "(the router died)"; return 1; }
+    [ "$after" -ge $((before + 9)) ] || { echo "(expected at least 9 more drops counted)"; return 1; }
+    c_ping "$NS_A" -c 2 -W 2 "$B_V4" && c_ping "$NS_A" -6 -c 2 -W 2 "$B_V6"
+}
+
 c_sigterm() {
     if ! router_alive; then
         router_reap

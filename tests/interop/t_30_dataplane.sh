@@ -36,6 +36,7 @@ run_check ctl_traceroute c_ctl_traceroute
 run_check ctl_refuses_other_uid c_ctl_refuses 65533
 run_check ctl_refuses_root c_ctl_refuses 0
 run_check garbage_on_tunnel_ports c_garbage
+run_check bogus_ip_inside_the_tunnel c_bogus_inner
 
 run_check kernel_forwarding_still_off c_forwarding_off
 run_check router_alive_at_end router_alive
