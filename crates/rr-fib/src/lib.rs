@@ -24,8 +24,62 @@ pub struct NextHop {
 use arc_swap::ArcSwap;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::{Arc, Mutex};
+
+/// Hashes the masked prefix keys: two rounds of the splitmix64 finaliser over the
+/// key's halves, seeded per process. Several times cheaper than SipHash on the
+/// per-packet path, and the seed keeps bucket collisions from being computed in advance
+/// by whoever chooses the prefixes (BGP peers, later).
+#[derive(Clone, Copy, Debug)]
+struct PrefixHash {
+    seed: u64,
+}
+
+impl Default for PrefixHash {
+    fn default() -> Self {
+        PrefixHash {
+            seed: std::collections::hash_map::RandomState::new().hash_one(0x0072_7266_6962_u64),
+        }
+    }
+}
+
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// The hasher of one key; only `write_u128` is used by the table.
+#[derive(Clone, Copy, Debug)]
+struct PrefixHasher {
+    state: u64,
+}
+
+impl Hasher for PrefixHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.state = mix(self.state ^ u64::from(*b));
+        }
+    }
+
+    fn write_u128(&mut self, v: u128) {
+        self.state = mix(mix(self.state ^ v as u64) ^ (v >> 64) as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.state
+    }
+}
+
+impl BuildHasher for PrefixHash {
+    type Hasher = PrefixHasher;
+
+    fn build_hasher(&self) -> PrefixHasher {
+        PrefixHasher { state: self.seed }
+    }
+}
 
 /// One address family's table: a hash map per prefix length, searched from the longest
 /// length present down. A lookup costs at most one hash probe per distinct length in use
@@ -33,7 +87,7 @@ use std::sync::{Arc, Mutex};
 #[derive(Clone, Debug)]
 struct Table<const BITS: usize> {
     /// `by_len[l]` maps the network bits (host bits zero) of each /l prefix to its next hop.
-    by_len: Vec<HashMap<u128, NextHop>>,
+    by_len: Vec<HashMap<u128, NextHop, PrefixHash>>,
     /// Lengths in use, longest first.
     lengths: Vec<u8>,
     len: usize,
@@ -42,7 +96,7 @@ struct Table<const BITS: usize> {
 impl<const BITS: usize> Default for Table<BITS> {
     fn default() -> Self {
         Table {
-            by_len: vec![HashMap::new(); BITS + 1],
+            by_len: vec![HashMap::with_hasher(PrefixHash::default()); BITS + 1],
             lengths: Vec::new(),
             len: 0,
         }
