@@ -46,6 +46,8 @@ pub(crate) enum ProbeMode {
 /// How long one probe waits for its answer, and the interval between pings.
 const PROBE_WAIT: Duration = Duration::from_secs(1);
 const TICK: Duration = Duration::from_millis(100);
+/// Messages handled between two passes over timers and the stack.
+const MAX_DRAIN: usize = 256;
 
 struct ActiveProbe {
     req: ProbeRequest,
@@ -59,6 +61,15 @@ struct ActiveProbe {
     sent: u32,
     received: u32,
     done: bool,
+}
+
+impl ActiveProbe {
+    /// Sends one result; a client that has gone away ends the probe.
+    fn emit(&mut self, r: Response) {
+        if self.req.reply.send(r).is_err() {
+            self.done = true;
+        }
+    }
 }
 
 pub(crate) struct Control {
@@ -123,13 +134,16 @@ impl Control {
                 wait = wait.min(d);
             }
             let mut msg = rx.recv_timeout(wait);
-            // Take everything queued before polling the stack again.
-            loop {
+            // Take what is queued, but never so much that timers and the stack starve.
+            for handled in 1.. {
                 match msg {
                     Ok(ControlMsg::Local(scope, packet)) => self.local_packet(scope, packet),
                     Ok(ControlMsg::Probe(req)) => self.start_probe(req),
                     Ok(ControlMsg::Shutdown) | Err(RecvTimeoutError::Disconnected) => return,
                     Err(RecvTimeoutError::Timeout) => break,
+                }
+                if handled == MAX_DRAIN {
+                    break;
                 }
                 msg = rx.try_recv().map_err(|e| match e {
                     mpsc::TryRecvError::Empty => RecvTimeoutError::Timeout,
@@ -176,7 +190,10 @@ impl Control {
         if let Some(a) = probe::parse_answer(&packet) {
             let now = Instant::now();
             for p in self.probes.iter_mut().filter(|p| !p.done) {
-                if p.ident == a.ident && p.seq == a.seq && !p.answered {
+                // An echo reply must come from the address pinged; errors may come
+                // from any router on the way (they quote our request).
+                let from_target = a.kind != AnswerKind::EchoReply || a.from == p.req.addr;
+                if p.ident == a.ident && p.seq == a.seq && !p.answered && from_target {
                     p.answered = true;
                     let rtt = now.duration_since(p.sent_at).as_secs_f64() * 1000.0;
                     match p.req.mode {
@@ -185,7 +202,7 @@ impl Control {
                             if ok {
                                 p.received += 1;
                             }
-                            let _ = p.req.reply.send(Response::PingReply {
+                            p.emit(Response::PingReply {
                                 seq: p.seq,
                                 from: Some(a.from.to_string()),
                                 ttl: Some(a.ttl),
@@ -195,7 +212,7 @@ impl Control {
                         }
                         ProbeMode::Traceroute { .. } => {
                             let reached = a.kind != AnswerKind::TimeExceeded;
-                            let _ = p.req.reply.send(Response::Hop {
+                            p.emit(Response::Hop {
                                 ttl: p.ttl,
                                 from: Some(a.from.to_string()),
                                 rtt_ms: Some(rtt),
@@ -203,7 +220,7 @@ impl Control {
                             });
                             if reached {
                                 p.done = true;
-                                let _ = p.req.reply.send(Response::TracerouteDone {
+                                p.emit(Response::TracerouteDone {
                                     reached: a.kind == AnswerKind::EchoReply,
                                 });
                             }
@@ -228,8 +245,10 @@ impl Control {
             );
         }
         let local = &self.shared.local;
-        let is_local =
-            (0..local.ifaces.len().max(1) as IfIndex).any(|s| local.is_local(s, req.addr));
+        let is_local = match req.scope {
+            Some(s) => local.is_local(s, req.addr),
+            None => self.shared.is_local_anywhere(req.addr),
+        };
         if is_local {
             return fail(&req, format!("{} is this node's own address", req.addr));
         }
@@ -278,7 +297,7 @@ impl Control {
             match p.req.mode {
                 ProbeMode::Ping { .. } if waited => {
                     if !p.answered {
-                        let _ = p.req.reply.send(Response::PingReply {
+                        p.emit(Response::PingReply {
                             seq: p.seq,
                             from: None,
                             ttl: None,
@@ -290,7 +309,7 @@ impl Control {
                 }
                 ProbeMode::Traceroute { .. } if p.answered || waited => {
                     if !p.answered {
-                        let _ = p.req.reply.send(Response::Hop {
+                        p.emit(Response::Hop {
                             ttl: p.ttl,
                             from: None,
                             rtt_ms: None,
@@ -320,7 +339,7 @@ impl Control {
                 },
                 ProbeMode::Traceroute { .. } => Response::TracerouteDone { reached: false },
             };
-            let _ = p.req.reply.send(last);
+            p.emit(last);
             return;
         }
         p.seq = p.seq.wrapping_add(1);
@@ -341,8 +360,8 @@ impl Control {
                 .forwarder
                 .from_local(now, p.req.scope, &mut pkt, &fib, &mut sink);
             if let rr_dataplane::forward::Disposition::Dropped { reason, .. } = d {
-                let _ = p.req.reply.send(Response::Error {
-                    message: format!("probe not sent: {reason}"),
+                p.emit(Response::Error {
+                    message: format!("probe to {} not sent: {reason}", p.req.addr),
                 });
                 p.done = true;
             }

@@ -12,11 +12,11 @@ use crate::shared::{NodeError, RouteSource, Shared};
 use base64::Engine;
 use rr_ctl::{InterfaceStatus, Request, Response, RouteEntry};
 use std::io::{BufReader, ErrorKind};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::io::AsRawFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
@@ -31,14 +31,19 @@ pub fn socket_path(configured: Option<&Path>) -> PathBuf {
     }
 }
 
-/// Binds the socket with mode 0600. A stale socket left by a dead node is replaced; a
-/// live one is not.
+/// Binds the socket with mode 0600 in a directory only this user may enter. A stale
+/// socket left by a dead node is replaced; a live one, or any file that is not a
+/// socket, is not touched.
 pub fn bind(path: &Path) -> Result<UnixListener, NodeError> {
     let err = |source| NodeError::ControlSocket {
         path: path.to_path_buf(),
         source,
     };
-    if path.exists() {
+    let refuse = |why: &str| err(std::io::Error::other(why.to_string()));
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !meta.file_type().is_socket() {
+            return Err(refuse("exists and is not a socket; refusing to replace it"));
+        }
         if UnixStream::connect(path).is_ok() {
             return Err(NodeError::ControlSocketInUse {
                 path: path.to_path_buf(),
@@ -46,26 +51,31 @@ pub fn bind(path: &Path) -> Result<UnixListener, NodeError> {
         }
         std::fs::remove_file(path).map_err(err)?;
     }
-    if let Some(dir) = path.parent() {
-        if !dir.as_os_str().is_empty() && !dir.exists() {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.exists() {
             std::fs::create_dir_all(dir).map_err(err)?;
             std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(err)?;
+        } else if path == rr_ctl::default_socket_path() && dir != std::env::temp_dir() {
+            // The per-user default under /tmp: someone else could have made it first.
+            let meta = std::fs::metadata(dir).map_err(err)?;
+            if meta.uid() != euid() || meta.mode() & 0o077 != 0 {
+                return Err(refuse(
+                    "its directory is not this user's own with mode 0700; refusing to use it",
+                ));
+            }
         }
     }
-    // Created under a restrictive umask so there is no moment it is open to others.
-    // SAFETY: umask only swaps the process's file-creation mask; no memory is involved.
-    let old = unsafe { libc::umask(0o177) };
-    let listener = UnixListener::bind(path);
-    // SAFETY: as above, restoring the previous mask.
-    unsafe { libc::umask(old) };
-    let listener = listener.map_err(err)?;
+    let listener = UnixListener::bind(path).map_err(err)?;
+    // Others could not connect even before this (no write bit under any usual umask),
+    // and every connection's uid is checked anyway.
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(err)?;
+    listener.set_nonblocking(true).map_err(err)?;
     Ok(listener)
 }
 
-/// Unblocks the accept loop at shutdown.
-pub fn wake(path: &Path) {
-    let _ = UnixStream::connect(path);
+fn euid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
 }
 
 /// The uid of the process at the other end of a unix socket.
@@ -90,22 +100,58 @@ fn peer_uid(s: &UnixStream) -> Option<u32> {
     (r == 0).then_some(cred.uid)
 }
 
+/// Control connections served at once; more are answered "busy".
+const MAX_CONNECTIONS: usize = 32;
+
+/// Accepts until shutdown (checked every 250 ms), one short-lived thread per connection.
 pub fn serve(shared: &Arc<Shared>, listener: UnixListener) {
-    // SAFETY: geteuid has no preconditions.
-    let me = unsafe { libc::geteuid() };
-    for conn in listener.incoming() {
-        if shared.shutdown.load(Ordering::Relaxed) {
-            break;
+    let me = euid();
+    let active = Arc::new(AtomicUsize::new(0));
+    while !shared.shutdown.load(Ordering::Relaxed) {
+        let conn = match listener.accept() {
+            Ok((conn, _)) => conn,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                let mut pfd = libc::pollfd {
+                    fd: listener.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                };
+                // SAFETY: one valid pollfd for a socket we own.
+                unsafe { libc::poll(&mut pfd, 1, 250) };
+                continue;
+            }
+            Err(e) => {
+                // Out of descriptors, say: back off instead of spinning.
+                tracing::warn!(error = %e, "control socket accept");
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
+            }
+        };
+        let _ = conn.set_nonblocking(false);
+        let _ = conn.set_write_timeout(Some(Duration::from_secs(10)));
+        if active.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
+            active.fetch_sub(1, Ordering::SeqCst);
+            let mut w = conn;
+            let _ = rr_ctl::write_line(
+                &mut w,
+                &Response::Error {
+                    message: "busy: too many control connections".into(),
+                },
+            );
+            continue;
         }
-        let Ok(conn) = conn else { continue };
-        let shared = shared.clone();
-        let _ = std::thread::Builder::new()
+        let (shared, done) = (shared.clone(), active.clone());
+        let spawned = std::thread::Builder::new()
             .name("ctl-conn".into())
             .spawn(move || {
                 if let Err(e) = handle(&shared, conn, me) {
                     tracing::debug!(error = %e, "control connection");
                 }
+                done.fetch_sub(1, Ordering::SeqCst);
             });
+        if spawned.is_err() {
+            active.fetch_sub(1, Ordering::SeqCst);
+        }
     }
 }
 
@@ -141,8 +187,7 @@ fn handle(shared: &Shared, conn: UnixStream, me: u32) -> Result<(), rr_ctl::CtlE
         Request::ShowInterfaces => rr_ctl::write_line(&mut w, &interfaces(shared)),
         Request::ShowRoutes => rr_ctl::write_line(&mut w, &routes(shared)),
         Request::RouteLookup { addr } => {
-            let local =
-                (0..shared.tunnels.len().max(1) as u32).any(|s| shared.local.is_local(s, addr));
+            let local = shared.is_local_anywhere(addr);
             let route = shared
                 .fib
                 .load()
@@ -273,15 +318,15 @@ fn interfaces(shared: &Shared) -> Response {
         .collect();
     Response::Interfaces {
         interfaces,
-        counters: shared.counters.snapshot(),
+        counters: shared
+            .counters
+            .snapshot(shared.local_queue_full.load(Ordering::Relaxed)),
     }
 }
 
 fn route_entry(shared: &Shared, prefix: ipnet::IpNet, nh: rr_fib::NextHop) -> RouteEntry {
     let source = shared
         .route_sources
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
         .get(&prefix)
         .copied()
         .unwrap_or(RouteSource::Static);

@@ -62,9 +62,10 @@ impl TunnelSlot {
 
     /// Sends `contents` as datagrams of `segment` bytes each (the last may be shorter).
     pub fn send_segments(&self, to: SocketAddr, contents: &[u8], segment: Option<usize>) {
-        if let Err(e) = self.socket.send(to, contents, segment) {
-            self.tx_errors.fetch_add(1, Ordering::Relaxed);
-            tracing::trace!(tunnel = %self.name, error = %e, "send failed");
+        let failed = self.socket.send(to, contents, segment);
+        if failed > 0 {
+            self.tx_errors.fetch_add(failed as u64, Ordering::Relaxed);
+            tracing::trace!(tunnel = %self.name, %to, failed, "send failed");
         }
     }
 }
@@ -130,7 +131,7 @@ impl Tally {
 }
 
 impl Counters {
-    pub fn snapshot(&self) -> rr_ctl::Counters {
+    pub fn snapshot(&self, local_queue_full: u64) -> rr_ctl::Counters {
         let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
         rr_ctl::Counters {
             forwarded: l(&self.forwarded),
@@ -142,6 +143,7 @@ impl Counters {
                 .iter()
                 .zip(&self.dropped)
                 .map(|(r, c)| (r.as_str().to_string(), l(c)))
+                .chain([("local_queue_full".to_string(), local_queue_full)])
                 .collect(),
         }
     }
@@ -167,10 +169,15 @@ impl RouteSource {
 pub(crate) struct Shared {
     pub tunnels: Vec<TunnelSlot>,
     pub fib: SharedFib,
-    pub route_sources: Mutex<HashMap<IpNet, RouteSource>>,
+    /// Where each configured route came from (fixed at start; BGP will bring its own).
+    pub route_sources: HashMap<IpNet, RouteSource>,
     pub local: Arc<LocalConfig>,
     pub counters: Counters,
-    pub control: mpsc::Sender<ControlMsg>,
+    /// To the control thread; bounded, so a flood of packets for the node itself is
+    /// dropped (and counted) rather than queued without limit.
+    pub control: mpsc::SyncSender<ControlMsg>,
+    /// Local packets dropped because the control thread was behind.
+    pub local_queue_full: AtomicU64,
     pub shutdown: AtomicBool,
     /// One handshake rate limiter per distinct private key.
     pub rate_limiters: Vec<Arc<boringtun::noise::rate_limiter::RateLimiter>>,
@@ -189,6 +196,24 @@ impl Shared {
         if let Some((to, datagram)) = out {
             slot.send_datagram(to, datagram);
         }
+    }
+
+    /// Hands a packet for the node itself to the control thread, or counts it dropped
+    /// when the control thread is behind (never blocks: the control thread itself
+    /// delivers its loopback packets through here).
+    pub fn deliver_local(&self, scope: IfIndex, packet: &[u8]) {
+        if self
+            .control
+            .try_send(ControlMsg::Local(scope, packet.to_vec()))
+            .is_err()
+        {
+            self.local_queue_full.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether `addr` is one of the node's addresses on any tunnel (or a global one).
+    pub fn is_local_anywhere(&self, addr: IpAddr) -> bool {
+        (0..self.tunnels.len().max(1) as IfIndex).any(|s| self.local.is_local(s, addr))
     }
 
     pub fn iface_name(&self, i: IfIndex) -> String {
@@ -218,10 +243,7 @@ impl Sink for NodeSink<'_> {
     }
 
     fn deliver_local(&mut self, scope: IfIndex, packet: &[u8]) {
-        let _ = self
-            .shared
-            .control
-            .send(ControlMsg::Local(scope, packet.to_vec()));
+        self.shared.deliver_local(scope, packet);
     }
 }
 
@@ -247,7 +269,6 @@ impl NodeHandle {
     pub fn shutdown(self) {
         self.shared.shutdown.store(true, Ordering::SeqCst);
         let _ = self.shared.control.send(ControlMsg::Shutdown);
-        ctl_server::wake(&self.control_socket);
         for t in self.threads {
             let _ = t.join();
         }
@@ -326,9 +347,6 @@ fn initial_fib(config: &Config) -> (Fib, HashMap<IpNet, RouteSource>) {
 }
 
 pub(crate) fn start(config: Config) -> Result<NodeHandle, NodeError> {
-    let control_socket = ctl_server::socket_path(config.router.control_socket.as_deref());
-    let listener = ctl_server::bind(&control_socket)?;
-
     let mut limiters: HashMap<[u8; 32], Arc<_>> = HashMap::new();
     let mut tunnels = Vec::new();
     for (i, ic) in config.interfaces.iter().enumerate() {
@@ -362,43 +380,59 @@ pub(crate) fn start(config: Config) -> Result<NodeHandle, NodeError> {
         });
     }
     let (fib, sources) = initial_fib(&config);
-    let (control_tx, control_rx) = mpsc::channel();
+    let (control_tx, control_rx) = mpsc::sync_channel(CONTROL_QUEUE);
     let shared = Arc::new(Shared {
         tunnels,
         fib: SharedFib::new(fib),
-        route_sources: Mutex::new(sources),
+        route_sources: sources,
         local: Arc::new(local_config(&config)),
         counters: Counters::default(),
         control: control_tx,
+        local_queue_full: AtomicU64::new(0),
         shutdown: AtomicBool::new(false),
         rate_limiters: limiters.into_values().collect(),
     });
 
+    // Everything that can fail without threads comes first; the control socket last,
+    // so a refused start leaves no socket file behind.
+    let control = control::Control::new(shared.clone(), &config)?;
+    let control_socket = ctl_server::socket_path(config.router.control_socket.as_deref());
+    let listener = ctl_server::bind(&control_socket)?;
     let mut threads = Vec::new();
-    let spawn = |name: String, f: Box<dyn FnOnce() + Send>| {
-        std::thread::Builder::new()
-            .name(name)
-            .spawn(f)
-            .map_err(NodeError::Thread)
-    };
-    for i in 0..shared.tunnels.len() {
+    let spawned = (|| {
+        let spawn = |name: String, f: Box<dyn FnOnce() + Send>| {
+            std::thread::Builder::new()
+                .name(name)
+                .spawn(f)
+                .map_err(NodeError::Thread)
+        };
+        for i in 0..shared.tunnels.len() {
+            let s = shared.clone();
+            threads.push(spawn(
+                format!("rx-{}", shared.tunnels[i].name),
+                Box::new(move || receive_loop(&s, i)),
+            )?);
+        }
+        threads.push(spawn(
+            "control".into(),
+            Box::new(move || control.run(control_rx)),
+        )?);
         let s = shared.clone();
         threads.push(spawn(
-            format!("rx-{}", shared.tunnels[i].name),
-            Box::new(move || receive_loop(&s, i)),
+            "ctl".into(),
+            Box::new(move || ctl_server::serve(&s, listener)),
         )?);
+        Ok(())
+    })();
+    if let Err(e) = spawned {
+        let half = NodeHandle {
+            shared,
+            threads,
+            control_socket,
+        };
+        half.shutdown();
+        return Err(e);
     }
-    let s = shared.clone();
-    let control = control::Control::new(s, &config)?;
-    threads.push(spawn(
-        "control".into(),
-        Box::new(move || control.run(control_rx)),
-    )?);
-    let s = shared.clone();
-    threads.push(spawn(
-        "ctl".into(),
-        Box::new(move || ctl_server::serve(&s, listener)),
-    )?);
     for t in &shared.tunnels {
         tracing::info!(tunnel = %t.name, port = t.listen_port, "tunnel listening");
     }
@@ -408,6 +442,9 @@ pub(crate) fn start(config: Config) -> Result<NodeHandle, NodeError> {
         control_socket,
     })
 }
+
+/// Packets and requests queued for the control thread at most.
+const CONTROL_QUEUE: usize = 4096;
 
 /// Handshakes per second, per private key, before cookies are demanded (boringtun's
 /// device uses 10 per peer; ours is shared by all tunnels that use the key).
@@ -488,10 +525,7 @@ impl Sink for BatchSink<'_> {
     }
 
     fn deliver_local(&mut self, scope: IfIndex, packet: &[u8]) {
-        let _ = self
-            .shared
-            .control
-            .send(ControlMsg::Local(scope, packet.to_vec()));
+        self.shared.deliver_local(scope, packet);
     }
 }
 
@@ -513,6 +547,8 @@ fn receive_loop(shared: &Shared, i: usize) {
             Ok(n) => n,
             Err(e) => {
                 tracing::trace!(tunnel = %slot.name, error = %e, "receive error");
+                // A persistent error must not spin a core.
+                std::thread::sleep(Duration::from_millis(1));
                 continue;
             }
         };

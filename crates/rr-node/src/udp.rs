@@ -50,7 +50,7 @@ fn setsockopt(fd: libc::c_int, level: libc::c_int, name: libc::c_int, value: lib
 impl TunnelSocket {
     /// Binds `port` (0 = any) on all addresses, IPv6 dual stack where the host has IPv6.
     pub fn bind(port: u16) -> io::Result<TunnelSocket> {
-        let (socket, dual_stack) = match UdpSocket::bind((Ipv6Addr::UNSPECIFIED, port)) {
+        let (socket, dual_stack) = match bind_dual_stack(port) {
             Ok(s) => (s, true),
             Err(e) if e.kind() == ErrorKind::AddrInUse => return Err(e),
             Err(_) => (UdpSocket::bind(("0.0.0.0", port))?, false),
@@ -109,16 +109,40 @@ impl TunnelSocket {
     }
 
     /// Sends `contents` to `to`: one datagram, or with `segment` consecutive datagrams of
-    /// that size (the last may be shorter).
-    pub fn send(&self, to: SocketAddr, contents: &[u8], segment: Option<usize>) -> io::Result<()> {
-        let t = Transmit {
-            destination: self.wire_addr(to),
-            ecn: None,
-            contents,
-            segment_size: segment.filter(|s| *s < contents.len()),
-            src_ip: None,
+    /// that size (the last may be shorter). Returns how many datagrams failed.
+    ///
+    /// A segmented send the kernel refuses (EINVAL/EIO: e.g. a segment larger than the
+    /// path MTU allows for GSO, or no GSO on this route) is sent again one datagram at a
+    /// time, so nothing is lost for want of the offload.
+    pub fn send(&self, to: SocketAddr, contents: &[u8], segment: Option<usize>) -> usize {
+        let destination = self.wire_addr(to);
+        let one = |contents: &[u8]| {
+            let t = Transmit {
+                destination,
+                ecn: None,
+                contents,
+                segment_size: None,
+                src_ip: None,
+            };
+            self.state.try_send((&self.socket).into(), &t)
         };
-        self.state.try_send((&self.socket).into(), &t)
+        match segment.filter(|s| *s < contents.len()) {
+            None => usize::from(one(contents).is_err()),
+            Some(seg) => {
+                let t = Transmit {
+                    destination,
+                    ecn: None,
+                    contents,
+                    segment_size: Some(seg),
+                    src_ip: None,
+                };
+                match self.state.try_send((&self.socket).into(), &t) {
+                    Ok(()) => 0,
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => contents.len().div_ceil(seg),
+                    Err(_) => contents.chunks(seg).filter(|c| one(c).is_err()).count(),
+                }
+            }
+        }
     }
 
     /// Waits up to `timeout` for datagrams, then receives a batch. Returns how many
@@ -152,6 +176,15 @@ impl TunnelSocket {
             }
         }
     }
+}
+
+/// `[::]:port` with IPV6_V6ONLY off, whatever `net.ipv6.bindv6only` says.
+fn bind_dual_stack(port: u16) -> io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let s = Socket::new(Domain::IPV6, Type::DGRAM, Some(Protocol::UDP))?;
+    s.set_only_v6(false)?;
+    s.bind(&SocketAddr::from((Ipv6Addr::UNSPECIFIED, port)).into())?;
+    Ok(s.into())
 }
 
 /// A datagram's source as the tunnel should remember it (IPv4-mapped back to IPv4).
