@@ -173,11 +173,23 @@ fn human_bytes(b: u64) -> String {
     }
 }
 
+/// "1 day, 2 hours, 1 minute, 5 seconds ago", as `wg show` words it.
 fn ago(secs: u64) -> String {
-    match secs {
-        0..=59 => format!("{secs} seconds ago"),
-        60..=3599 => format!("{} minutes, {} seconds ago", secs / 60, secs % 60),
-        _ => format!("{} hours, {} minutes ago", secs / 3600, secs % 3600 / 60),
+    let parts = [
+        (secs / 86400, "day"),
+        (secs % 86400 / 3600, "hour"),
+        (secs % 3600 / 60, "minute"),
+        (secs % 60, "second"),
+    ];
+    let words: Vec<String> = parts
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, unit)| format!("{n} {unit}{}", if *n == 1 { "" } else { "s" }))
+        .collect();
+    if words.is_empty() {
+        "Now".to_string()
+    } else {
+        format!("{} ago", words.join(", "))
     }
 }
 
@@ -202,10 +214,12 @@ pub fn render(resp: &Response) -> String {
                 }
                 let _ = writeln!(s, "  mtu: {}", i.mtu);
                 let _ = writeln!(s, "\n  peer: {}", i.peer_public_key);
+                if let Some(e) = &i.endpoint {
+                    let _ = writeln!(s, "    endpoint: {e}");
+                }
                 let _ = writeln!(
                     s,
-                    "    endpoint: {}",
-                    i.endpoint.as_deref().unwrap_or("(none)")
+                    "    allowed ips: (any: a point-to-point link, routes decide)"
                 );
                 let _ = writeln!(
                     s,
@@ -214,7 +228,7 @@ pub fn render(resp: &Response) -> String {
                 );
                 let _ = writeln!(
                     s,
-                    "    transfer: {} received, {} sent ({} / {} packets)",
+                    "    transfer: {} received, {} sent (inner bytes; {} / {} packets)",
                     human_bytes(i.rx_bytes),
                     human_bytes(i.tx_bytes),
                     i.rx_packets,
@@ -246,7 +260,7 @@ pub fn render(resp: &Response) -> String {
             let drops: Vec<String> = counters
                 .dropped
                 .iter()
-                .filter(|(_, n)| *n > 0)
+                .filter(|(_, n)| **n > 0)
                 .map(|(r, n)| format!("{r} {n}"))
                 .collect();
             if !drops.is_empty() {
@@ -326,7 +340,7 @@ pub fn render(resp: &Response) -> String {
             let loss = if *sent == 0 {
                 0.0
             } else {
-                100.0 * f64::from(sent - received) / f64::from(*sent)
+                100.0 * f64::from(sent.saturating_sub(*received)) / f64::from(*sent)
             };
             let _ = writeln!(
                 s,

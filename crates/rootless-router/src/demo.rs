@@ -12,7 +12,8 @@ use clap::Args;
 use rr_config::{keys, Config};
 use rr_ctl::{Request, Response};
 use std::fmt::Write as _;
-use std::net::UdpSocket;
+use std::io::Write as _;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -34,17 +35,18 @@ struct DemoNode {
     socket: PathBuf,
 }
 
-fn free_udp_port() -> Result<u16> {
-    Ok(UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
 pub fn run(args: DemoArgs) -> Result<ExitCode> {
     let temp_dir = args.dir.is_none();
     let dir = match args.dir {
         Some(d) => d,
         None => std::env::temp_dir().join(format!("rootless-router-demo-{}", std::process::id())),
     };
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    // The configs hold private keys: a directory only this user may enter.
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .with_context(|| format!("creating {}", dir.display()))?;
 
     let (ka, kb_a, kb_c, kc) = (
         keys::generate(),
@@ -53,9 +55,65 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
         keys::generate(),
     );
     let pk = |k| keys::public(k).to_base64();
-    let (port_ba, port_bc) = (free_udp_port()?, free_udp_port()?);
     let sock = |n: &str| dir.join(format!("{n}.sock"));
 
+    let b = format!(
+        r#"[router]
+asn = 4242420002
+addresses = ["172.20.2.1/32", "fd00:2::1/128"]
+control_socket = "{sb}"
+
+# No endpoints: B learns them from A's and C's handshakes (and follows them if they roam).
+[[interface]]
+name = "to-a"
+private_key = "{kba}"
+peer_public_key = "{pa}"
+addresses = ["fe80::b/64"]
+
+[[interface]]
+name = "to-c"
+private_key = "{kbc}"
+peer_public_key = "{pc}"
+addresses = ["fe80::b/64"]
+
+[[route]]
+prefix = "172.20.1.0/24"
+interface = "to-a"
+[[route]]
+prefix = "fd00:1::/48"
+interface = "to-a"
+[[route]]
+prefix = "172.20.3.0/24"
+interface = "to-c"
+[[route]]
+prefix = "fd00:3::/48"
+interface = "to-c"
+"#,
+        sb = sock("b").display(),
+        kba = kb_a.to_base64(),
+        kbc = kb_c.to_base64(),
+        pa = pk(&ka),
+        pc = pk(&kc),
+    );
+    rr_node::signals::block();
+    let start = |name: &str, text: &str| -> Result<rr_node::NodeHandle> {
+        let path = dir.join(format!("{name}.toml"));
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)?
+            .write_all(text.as_bytes())?;
+        let cfg = Config::load(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
+        rr_node::Node::start(cfg).with_context(|| format!("starting node {name}"))
+    };
+    // B listens on ports the kernel picks; A and C are told them.
+    let node_b = start("b", &b)?;
+    let (port_ba, port_bc) = match node_b.listen_ports()[..] {
+        [ab, bc] => (ab, bc),
+        _ => anyhow::bail!("node B has not two tunnels"),
+    };
     let a = format!(
         r#"[router]
 asn = 4242420001
@@ -80,46 +138,6 @@ interface = "to-b"
         sa = sock("a").display(),
         ka = ka.to_base64(),
         pb = pk(&kb_a),
-    );
-    let b = format!(
-        r#"[router]
-asn = 4242420002
-addresses = ["172.20.2.1/32", "fd00:2::1/128"]
-control_socket = "{sb}"
-
-# No endpoints: B learns them from A's and C's handshakes (and follows them if they roam).
-[[interface]]
-name = "to-a"
-private_key = "{kba}"
-listen_port = {port_ba}
-peer_public_key = "{pa}"
-addresses = ["fe80::b/64"]
-
-[[interface]]
-name = "to-c"
-private_key = "{kbc}"
-listen_port = {port_bc}
-peer_public_key = "{pc}"
-addresses = ["fe80::b/64"]
-
-[[route]]
-prefix = "172.20.1.0/24"
-interface = "to-a"
-[[route]]
-prefix = "fd00:1::/48"
-interface = "to-a"
-[[route]]
-prefix = "172.20.3.0/24"
-interface = "to-c"
-[[route]]
-prefix = "fd00:3::/48"
-interface = "to-c"
-"#,
-        sb = sock("b").display(),
-        kba = kb_a.to_base64(),
-        kbc = kb_c.to_base64(),
-        pa = pk(&ka),
-        pc = pk(&kc),
     );
     let c = format!(
         r#"[router]
@@ -147,14 +165,7 @@ interface = "to-b"
         pb = pk(&kb_c),
     );
 
-    let mut handles = Vec::new();
-    for (name, text) in [("b", &b), ("a", &a), ("c", &c)] {
-        let path = dir.join(format!("{name}.toml"));
-        std::fs::write(&path, text)?;
-        let cfg = Config::load(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
-        rr_node::signals::block();
-        handles.push(rr_node::Node::start(cfg).with_context(|| format!("starting node {name}"))?);
-    }
+    let handles = vec![node_b, start("a", &a)?, start("c", &c)?];
     let nodes = [
         DemoNode {
             name: "A",

@@ -1212,9 +1212,7 @@ pub fn run(spec: &RunSpec) -> Result<RunResult> {
         load,
         peers: spec.peers,
         router_rcvbuf,
-        router_dropped: status
-            .as_ref()
-            .map(|(_, c)| c.dropped.iter().map(|(_, n)| n).sum()),
+        router_dropped: status.as_ref().map(|(_, c)| c.dropped.values().sum()),
         parallel: parallel_of(&samples, t_end),
     })
 }

@@ -82,8 +82,8 @@ pub struct Counters {
     pub echo_replied: u64,
     pub fragmented: u64,
     pub icmp_errors_sent: u64,
-    /// Drops by reason, reason names as in the data plane.
-    pub dropped: Vec<(String, u64)>,
+    /// Drops by reason (reason names as in the data plane).
+    pub dropped: std::collections::BTreeMap<String, u64>,
 }
 
 /// One answer line.

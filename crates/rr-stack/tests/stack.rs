@@ -90,7 +90,7 @@ impl Net {
                 moved = true;
                 self.log.push((i, scope, bytes.clone()));
                 self.sent += 1;
-                if self.blackhole || self.drop_every.is_some_and(|d| self.sent % d == 0) {
+                if self.blackhole || self.drop_every.is_some_and(|d| self.sent.is_multiple_of(d)) {
                     continue;
                 }
                 let Some(out) = scope.or(self.default[i]) else {

@@ -1607,7 +1607,7 @@ fn never_panics_on_random_and_mutated_input() {
     let mut outcomes = std::collections::HashMap::new();
     for round in 0..100_000u32 {
         let r = xorshift(&mut seed);
-        let mut buf = if r % 4 == 0 {
+        let mut buf = if r.is_multiple_of(4) {
             // Random bytes, biased towards IP version nibbles.
             let len = (xorshift(&mut seed) % 96) as usize;
             let mut b: Vec<u8> = (0..len).map(|_| xorshift(&mut seed) as u8).collect();
@@ -1633,7 +1633,7 @@ fn never_panics_on_random_and_mutated_input() {
                 _ => {}
             }
             // Often repair the IPv4 header checksum so mutations reach deeper code.
-            if xorshift(&mut seed) % 2 == 0 && b.len() >= 20 && b[0] >> 4 == 4 {
+            if xorshift(&mut seed).is_multiple_of(2) && b.len() >= 20 && b[0] >> 4 == 4 {
                 let hl = usize::from(b[0] & 0xF) * 4;
                 if hl >= 20 && hl <= b.len() {
                     b[10..12].copy_from_slice(&[0, 0]);
