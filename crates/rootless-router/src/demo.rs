@@ -9,7 +9,7 @@
 use crate::ctl::{render, request};
 use anyhow::{Context, Result};
 use clap::Args;
-use rr_config::{keys, Config};
+use rr_config::{keys, Config, Key};
 use rr_ctl::{Request, Response};
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -114,57 +114,8 @@ interface = "to-c"
         [ab, bc] => (ab, bc),
         _ => anyhow::bail!("node B has not two tunnels"),
     };
-    let a = format!(
-        r#"[router]
-asn = 4242420001
-addresses = ["172.20.1.1/32", "fd00:1::1/128"]
-control_socket = "{sa}"
-
-[[interface]]
-name = "to-b"
-private_key = "{ka}"
-peer_public_key = "{pb}"
-endpoint = "127.0.0.1:{port_ba}"
-persistent_keepalive = 5
-addresses = ["fe80::a/64"]
-
-[[route]]
-prefix = "172.20.0.0/14"
-interface = "to-b"
-[[route]]
-prefix = "fd00::/8"
-interface = "to-b"
-"#,
-        sa = sock("a").display(),
-        ka = ka.to_base64(),
-        pb = pk(&kb_a),
-    );
-    let c = format!(
-        r#"[router]
-asn = 4242420003
-addresses = ["172.20.3.1/32", "fd00:3::1/128"]
-control_socket = "{sc}"
-
-[[interface]]
-name = "to-b"
-private_key = "{kc}"
-peer_public_key = "{pb}"
-endpoint = "127.0.0.1:{port_bc}"
-persistent_keepalive = 5
-addresses = ["fe80::c/64"]
-
-[[route]]
-prefix = "172.20.0.0/14"
-interface = "to-b"
-[[route]]
-prefix = "fd00::/8"
-interface = "to-b"
-"#,
-        sc = sock("c").display(),
-        kc = kc.to_base64(),
-        pb = pk(&kb_c),
-    );
-
+    let a = stub_config(1, &sock("a"), &ka, &kb_a, port_ba);
+    let c = stub_config(3, &sock("c"), &kc, &kb_c, port_bc);
     let handles = vec![node_b, start("a", &a)?, start("c", &c)?];
     let nodes = [
         DemoNode {
@@ -347,6 +298,36 @@ interface = "to-b"
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// A stub node `n` (A = 1, C = 3): 172.20.n.1 and fd00:n::1, one tunnel to B at
+/// 127.0.0.1:`port`, everything in DN42 routed through it.
+fn stub_config(n: u8, socket: &Path, key: &Key, b_key: &Key, port: u16) -> String {
+    format!(
+        r#"[router]
+asn = 424242000{n}
+addresses = ["172.20.{n}.1/32", "fd00:{n}::1/128"]
+control_socket = "{socket}"
+
+[[interface]]
+name = "to-b"
+private_key = "{key}"
+peer_public_key = "{b_pub}"
+endpoint = "127.0.0.1:{port}"
+persistent_keepalive = 5
+addresses = ["fe80::{n}/64"]
+
+[[route]]
+prefix = "172.20.0.0/14"
+interface = "to-b"
+[[route]]
+prefix = "fd00::/8"
+interface = "to-b"
+"#,
+        socket = socket.display(),
+        key = key.to_base64(),
+        b_pub = keys::public(b_key).to_base64(),
+    )
 }
 
 fn wait_handshakes(socket: &Path, peers: usize, limit: Duration) -> bool {
