@@ -74,8 +74,9 @@ pub fn socket_path(socket: Option<PathBuf>, config: Option<&Path>) -> Result<Pat
         return Ok(PathBuf::from(s));
     }
     if let Some(c) = config {
-        let cfg = rr_config::Config::load(c).map_err(|e| anyhow::anyhow!("{e}"))?;
-        if let Some(s) = cfg.router.control_socket {
+        if let Some(s) =
+            rr_config::Config::control_socket_of(c).map_err(|e| anyhow::anyhow!("{e}"))?
+        {
             return Ok(s);
         }
     }

@@ -190,6 +190,29 @@ impl Config {
         })
     }
 
+    /// Only `[router].control_socket` of a config file, without validating the rest
+    /// (no key files read, no endpoint resolved): what `ctl --config` needs to find a
+    /// running node even when the file has since gained an unrelated problem.
+    pub fn control_socket_of(path: &Path) -> Result<Option<PathBuf>, ConfigErrors> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors::single(&file, "", format!("cannot read config file: {e}"))
+        })?;
+        let table: toml::Table = text
+            .parse()
+            .map_err(|e| ConfigErrors::single(&file, "", format!("not valid TOML: {e}")))?;
+        let socket = table
+            .get("router")
+            .and_then(|r| r.get("control_socket"))
+            .and_then(|s| s.as_str())
+            .filter(|s| !s.is_empty());
+        let base_dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+        Ok(socket.map(|s| match base_dir {
+            Some(dir) => dir.join(s),
+            None => PathBuf::from(s),
+        }))
+    }
+
     /// The host parts of `[router].addresses`.
     pub fn router_addresses(&self) -> Vec<IpAddr> {
         self.router.addresses.iter().map(|net| net.addr()).collect()

@@ -845,3 +845,25 @@ fn genkey_pubkey_round_trip() {
     let c = parse(&cfg).unwrap();
     assert_eq!(c.interfaces[0].public_key(), public);
 }
+
+#[test]
+fn control_socket_is_found_even_in_a_config_with_other_problems() {
+    let dir = std::env::temp_dir().join(format!("rr-config-sock-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("node.toml");
+    std::fs::write(
+        &path,
+        "[router]\ncontrol_socket = \"ctl.sock\"\n[[interface]]\nname = \"a\"\nprivate_key = \"bad\"\n",
+    )
+    .unwrap();
+    assert!(Config::load(&path).is_err());
+    assert_eq!(
+        Config::control_socket_of(&path).unwrap(),
+        Some(dir.join("ctl.sock"))
+    );
+    std::fs::write(&path, "[router]\nasn = 1\n").unwrap();
+    assert_eq!(Config::control_socket_of(&path).unwrap(), None);
+    std::fs::write(&path, "[router\n").unwrap();
+    assert!(Config::control_socket_of(&path).is_err());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
