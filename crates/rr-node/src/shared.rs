@@ -20,13 +20,13 @@ use std::time::{Duration, Instant};
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
-    #[error("interface \"{name}\": cannot bind UDP port {port}: {source}")]
+    #[error("interface \"{name}\": cannot bind UDP port {port}")]
     Bind {
         name: String,
         port: u16,
         source: std::io::Error,
     },
-    #[error("control socket {path}: {source}")]
+    #[error("control socket {path}")]
     ControlSocket {
         path: PathBuf,
         source: std::io::Error,
