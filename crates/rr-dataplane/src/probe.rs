@@ -80,7 +80,10 @@ pub fn echo_request(src: IpAddr, dst: IpAddr, ttl: u8, ident: u16, seq: u16) -> 
 
 /// If `packet` answers one of our echo requests, what it says. Never panics.
 pub fn parse_answer(packet: &[u8]) -> Option<ProbeAnswer> {
-    match packet.first()? >> 4 {
+    // Per family: who answered, its TTL, and the ICMP message whose identifier and
+    // sequence number are ours — the reply itself, or the echo request an error quotes.
+    // Either way they sit at bytes 4..8 of that ICMP header.
+    let (from, ttl, kind, echo) = match packet.first()? >> 4 {
         4 => {
             let ihl = usize::from(packet[0] & 0x0f) * 4;
             if ihl < 20 || packet.len() < ihl + 8 || packet[9] != 1 {
@@ -89,37 +92,26 @@ pub fn parse_answer(packet: &[u8]) -> Option<ProbeAnswer> {
             let from = IpAddr::V4(Ipv4Addr::new(
                 packet[12], packet[13], packet[14], packet[15],
             ));
-            let ttl = packet[8];
             let icmp = &packet[ihl..];
             let kind = match icmp[0] {
-                0 => {
-                    return Some(ProbeAnswer {
-                        ident: u16::from_be_bytes([icmp[4], icmp[5]]),
-                        seq: u16::from_be_bytes([icmp[6], icmp[7]]),
-                        from,
-                        ttl,
-                        kind: AnswerKind::EchoReply,
-                    })
-                }
+                0 => AnswerKind::EchoReply,
                 11 => AnswerKind::TimeExceeded,
                 3 if icmp[1] == 4 => AnswerKind::TooBig,
                 3 => AnswerKind::Unreachable,
                 _ => return None,
             };
-            // The quoted packet: our IPv4 echo request.
-            let q = &icmp[8..];
-            let qihl = usize::from(*q.first()? & 0x0f) * 4;
-            if q[0] >> 4 != 4 || qihl < 20 || q.len() < qihl + 8 || q[9] != 1 || q[qihl] != 8 {
-                return None;
-            }
-            let qi = &q[qihl..];
-            Some(ProbeAnswer {
-                ident: u16::from_be_bytes([qi[4], qi[5]]),
-                seq: u16::from_be_bytes([qi[6], qi[7]]),
-                from,
-                ttl,
-                kind,
-            })
+            let echo = if kind == AnswerKind::EchoReply {
+                icmp
+            } else {
+                // The quoted packet: our IPv4 echo request.
+                let q = &icmp[8..];
+                let qihl = usize::from(*q.first()? & 0x0f) * 4;
+                if q[0] >> 4 != 4 || qihl < 20 || q.len() < qihl + 8 || q[9] != 1 || q[qihl] != 8 {
+                    return None;
+                }
+                &q[qihl..]
+            };
+            (from, packet[8], kind, echo)
         }
         6 => {
             if packet.len() < 48 || packet[6] != 58 {
@@ -127,38 +119,35 @@ pub fn parse_answer(packet: &[u8]) -> Option<ProbeAnswer> {
             }
             let mut a = [0u8; 16];
             a.copy_from_slice(&packet[8..24]);
-            let from = IpAddr::V6(Ipv6Addr::from(a));
-            let ttl = packet[7];
             let icmp = &packet[40..];
             let kind = match icmp[0] {
-                129 => {
-                    return Some(ProbeAnswer {
-                        ident: u16::from_be_bytes([icmp[4], icmp[5]]),
-                        seq: u16::from_be_bytes([icmp[6], icmp[7]]),
-                        from,
-                        ttl,
-                        kind: AnswerKind::EchoReply,
-                    })
-                }
+                129 => AnswerKind::EchoReply,
                 1 => AnswerKind::Unreachable,
                 2 => AnswerKind::TooBig,
                 3 => AnswerKind::TimeExceeded,
                 _ => return None,
             };
-            let q = &icmp[8..];
-            if q.len() < 48 || q[0] >> 4 != 6 || q[6] != 58 || q[40] != 128 {
-                return None;
-            }
-            Some(ProbeAnswer {
-                ident: u16::from_be_bytes([q[44], q[45]]),
-                seq: u16::from_be_bytes([q[46], q[47]]),
-                from,
-                ttl,
-                kind,
-            })
+            let echo = if kind == AnswerKind::EchoReply {
+                icmp
+            } else {
+                // The quoted packet: our IPv6 echo request.
+                let q = &icmp[8..];
+                if q.len() < 48 || q[0] >> 4 != 6 || q[6] != 58 || q[40] != 128 {
+                    return None;
+                }
+                &q[40..]
+            };
+            (IpAddr::V6(Ipv6Addr::from(a)), packet[7], kind, echo)
         }
-        _ => None,
-    }
+        _ => return None,
+    };
+    Some(ProbeAnswer {
+        ident: u16::from_be_bytes([echo[4], echo[5]]),
+        seq: u16::from_be_bytes([echo[6], echo[7]]),
+        from,
+        ttl,
+        kind,
+    })
 }
 
 #[cfg(test)]
