@@ -133,6 +133,58 @@ pub struct BgpConfig {
     pub keepalive: Option<u16>,
     /// Seconds; at least 1.
     pub connect_retry: Option<u16>,
+    /// Which TCP the session runs on. Default [`Transport::Tunnel`].
+    pub transport: Transport,
+    /// The neighbor's TCP port (default 179).
+    pub port: u16,
+    /// Host transport with `passive`: the host TCP port to listen on.
+    pub local_port: Option<u16>,
+    /// Import policy (default [`Policy::Dn42`]).
+    pub import: Policy,
+    /// Export policy (default [`Policy::Dn42`]).
+    pub export: Policy,
+    /// Routes accepted per family before `import_limit_action`; `None` = no limit
+    /// (`import_limit = 0`). Default [`DEFAULT_IMPORT_LIMIT`], the DN42 wiki's.
+    pub import_limit: Option<u32>,
+    /// What happens when the limit is reached (default [`LimitAction::Block`]).
+    pub import_limit_action: LimitAction,
+}
+
+/// The DN42 wiki's import limit per channel.
+pub const DEFAULT_IMPORT_LIMIT: u32 = 9000;
+
+/// Which TCP a BGP session runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// `"tunnel"`: the node's own TCP/IP stack, over its WireGuard tunnels.
+    Tunnel,
+    /// `"host"`: the host kernel's TCP (a local daemon, a collector, a benchmark feed).
+    Host,
+}
+
+/// A session's import or export policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    /// `"dn42"`: only valid DN42 networks (the registry's filter tables), never our own
+    /// announced prefixes from outside.
+    Dn42,
+    /// `"all"`: everything (still never our own prefixes from outside).
+    All,
+    /// `"none"`: nothing.
+    None,
+}
+
+/// What a session does when its import limit is reached (BIRD's actions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitAction {
+    /// `"warn"`: log once, keep accepting.
+    Warn,
+    /// `"block"`: refuse routes beyond the limit.
+    Block,
+    /// `"restart"`: close the session; it comes back after the retry delay.
+    Restart,
+    /// `"disable"`: close the session and keep it down until reload or restart.
+    Disable,
 }
 
 /// A BGP address family (AFI/SAFI unicast).

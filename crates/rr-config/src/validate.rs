@@ -10,8 +10,8 @@
 use crate::error::ConfigError;
 use crate::tree::{self, Key as TKey, Node, Span, Value};
 use crate::{
-    BgpConfig, Config, Family, InterfaceConfig, Key, RouteConfig, RouterConfig, DEFAULT_MTU,
-    MIN_MTU,
+    BgpConfig, Config, Family, InterfaceConfig, Key, LimitAction, Policy, RouteConfig,
+    RouterConfig, Transport, DEFAULT_IMPORT_LIMIT, DEFAULT_MTU, MIN_MTU,
 };
 use ipnet::IpNet;
 use std::collections::HashMap;
@@ -54,6 +54,13 @@ const BGP_KEYS: &[&str] = &[
     "hold_time",
     "keepalive",
     "connect_retry",
+    "transport",
+    "port",
+    "local_port",
+    "import",
+    "export",
+    "import_limit",
+    "import_limit_action",
 ];
 
 /// Parses and validates; on failure returns every problem (unsorted).
@@ -873,15 +880,36 @@ impl<'a> Cx<'a> {
         self.unknown_keys(&t, BGP_KEYS);
 
         let interface = self.interface_ref(&t, names, false);
+        let transport = match t.get("transport") {
+            None => Some(Transport::Tunnel),
+            Some(f) => self.choice(
+                f,
+                &t.key("transport"),
+                &[("tunnel", Transport::Tunnel), ("host", Transport::Host)],
+            ),
+        };
+        let host = transport == Some(Transport::Host);
         let neighbor_field = t.get("neighbor");
         let neighbor = match neighbor_field {
             Some(f) => self.ip(f, &t.key("neighbor")).and_then(|ip| {
-                let bad = ip.is_unspecified() || ip.is_multicast() || ip.is_loopback();
+                if host && is_link_local(ip) {
+                    self.error(
+                        f.span,
+                        t.key("neighbor"),
+                        format!("{ip} is link-local: only `transport = \"tunnel\"` sessions reach link-local neighbors"),
+                    );
+                    return None;
+                }
+                let bad = ip.is_unspecified() || ip.is_multicast() || (ip.is_loopback() && !host);
                 if bad {
                     self.error(
                         f.span,
                         t.key("neighbor"),
-                        format!("{ip} cannot be a BGP neighbor"),
+                        if ip.is_loopback() {
+                            format!("{ip} cannot be a BGP neighbor over a tunnel: set `transport = \"host\"` for a daemon on this host")
+                        } else {
+                            format!("{ip} cannot be a BGP neighbor")
+                        },
                     );
                     return None;
                 }
@@ -948,6 +976,58 @@ impl<'a> Cx<'a> {
             t.get("connect_retry")
                 .map(|f| self.u16(f, &t.key("connect_retry"), 1)),
         );
+        let port = t
+            .get("port")
+            .map_or(Some(179), |f| self.u16(f, &t.key("port"), 1));
+        let local_port = optional(t.get("local_port").map(|f| {
+            let p = self.u16(f, &t.key("local_port"), 1)?;
+            if !(host && passive == Some(true)) {
+                self.error(
+                    f.span,
+                    t.key("local_port"),
+                    "only used by passive sessions with `transport = \"host\"` (the host port to listen on)",
+                );
+                return None;
+            }
+            Some(p)
+        }));
+        if host && passive == Some(true) && t.get("local_port").is_none() {
+            self.missing(
+                &t,
+                "local_port",
+                "the host TCP port a passive `transport = \"host\"` session listens on",
+            );
+        }
+        let policies = [
+            ("dn42", Policy::Dn42),
+            ("all", Policy::All),
+            ("none", Policy::None),
+        ];
+        let import = t.get("import").map_or(Some(Policy::Dn42), |f| {
+            self.choice(f, &t.key("import"), &policies)
+        });
+        let export = t.get("export").map_or(Some(Policy::Dn42), |f| {
+            self.choice(f, &t.key("export"), &policies)
+        });
+        let import_limit = match t.get("import_limit") {
+            None => Some(Some(DEFAULT_IMPORT_LIMIT)),
+            Some(f) => self
+                .integer(f, &t.key("import_limit"), 0, i64::from(u32::MAX))
+                .map(|n| (n > 0).then_some(n as u32)),
+        };
+        let import_limit_action = match t.get("import_limit_action") {
+            None => Some(LimitAction::Block),
+            Some(f) => self.choice(
+                f,
+                &t.key("import_limit_action"),
+                &[
+                    ("warn", LimitAction::Warn),
+                    ("block", LimitAction::Block),
+                    ("restart", LimitAction::Restart),
+                    ("disable", LimitAction::Disable),
+                ],
+            ),
+        };
         let (name, name_span) = name?;
         let interface = match interface {
             Some((name, Some(_))) => Some(name),
@@ -966,10 +1046,32 @@ impl<'a> Cx<'a> {
                 hold_time: hold_time.ok()?,
                 keepalive: keepalive.ok()?,
                 connect_retry: connect_retry.ok()?,
+                transport: transport?,
+                port: port?,
+                local_port: local_port.ok()?,
+                import: import?,
+                export: export?,
+                import_limit: import_limit?,
+                import_limit_action: import_limit_action?,
             },
             name_span,
             neighbor_field.and_then(|f| f.span.clone()),
         ))
+    }
+
+    /// One of a fixed set of words.
+    fn choice<T: Copy>(&mut self, f: Field<'a>, key: &str, options: &[(&str, T)]) -> Option<T> {
+        let s = self.string(f, key)?;
+        if let Some((_, v)) = options.iter().find(|(name, _)| *name == s) {
+            return Some(*v);
+        }
+        let names: Vec<String> = options.iter().map(|(n, _)| format!("{n:?}")).collect();
+        self.error(
+            f.span,
+            key,
+            format!("unknown value {s:?}: expected one of {}", names.join(", ")),
+        );
+        None
     }
 
     fn families(&mut self, f: Field<'a>, key: &str) -> Option<Vec<Family>> {

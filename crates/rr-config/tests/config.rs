@@ -867,3 +867,56 @@ fn control_socket_is_found_even_in_a_config_with_other_problems() {
     assert!(Config::control_socket_of(&path).is_err());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn bgp_transport_policy_and_limits() {
+    use rr_config::{LimitAction, Policy, Transport, DEFAULT_IMPORT_LIMIT};
+    // Defaults: our own stack, port 179, the DN42 policy both ways, the wiki's limit.
+    let c = bgp("neighbor = \"fe80::a\"\ninterface = \"peer-a\"\nremote_asn = 1\n").unwrap();
+    let s = &c.bgp[0];
+    assert_eq!(s.transport, Transport::Tunnel);
+    assert_eq!((s.port, s.local_port), (179, None));
+    assert_eq!((s.import, s.export), (Policy::Dn42, Policy::Dn42));
+    assert_eq!(s.import_limit, Some(DEFAULT_IMPORT_LIMIT));
+    assert_eq!(s.import_limit_action, LimitAction::Block);
+
+    // A daemon on the host's loopback, over the host's TCP.
+    let c = bgp(
+        "neighbor = \"127.0.0.1\"\nremote_asn = 1\ntransport = \"host\"\nport = 1790\n\
+         import = \"all\"\nexport = \"none\"\nimport_limit = 0\nimport_limit_action = \"disable\"\n",
+    )
+    .unwrap();
+    let s = &c.bgp[0];
+    assert_eq!((s.transport, s.port), (Transport::Host, 1790));
+    assert_eq!((s.import, s.export), (Policy::All, Policy::None));
+    assert_eq!(s.import_limit, None);
+    assert_eq!(s.import_limit_action, LimitAction::Disable);
+    let c = bgp(
+        "neighbor = \"127.0.0.1\"\nremote_asn = 1\ntransport = \"host\"\npassive = true\nlocal_port = 1791\n",
+    )
+    .unwrap();
+    assert_eq!(c.bgp[0].local_port, Some(1791));
+
+    // Loopback over a tunnel, link-local over the host, unknown words, a passive host
+    // session with nowhere to listen, local_port where it means nothing: one error each.
+    for (bad, line, needle) in [
+        ("neighbor = \"127.0.0.1\"\nremote_asn = 1\n", 10, "transport = \"host\""),
+        (
+            "neighbor = \"fe80::a\"\ninterface = \"peer-a\"\nremote_asn = 1\ntransport = \"host\"\n",
+            10,
+            "link-local",
+        ),
+        ("neighbor = \"172.20.0.66\"\nremote_asn = 1\ntransport = \"kernel\"\n", 12, "\"host\""),
+        ("neighbor = \"172.20.0.66\"\nremote_asn = 1\nimport = \"any\"\n", 12, "\"dn42\""),
+        ("neighbor = \"172.20.0.66\"\nremote_asn = 1\nimport_limit_action = \"stop\"\n", 12, "\"restart\""),
+        ("neighbor = \"172.20.0.66\"\nremote_asn = 1\nimport_limit = -1\n", 12, ""),
+        ("neighbor = \"172.20.0.66\"\nremote_asn = 1\nport = 0\n", 12, ""),
+        ("neighbor = \"127.0.0.1\"\nremote_asn = 1\ntransport = \"host\"\npassive = true\n", 8, "local_port"),
+        ("neighbor = \"172.20.0.66\"\nremote_asn = 1\nlocal_port = 1790\n", 12, "passive"),
+    ] {
+        let errs = bgp(bad).unwrap_err();
+        assert_eq!(errs.errors.len(), 1, "{bad}: {errs}");
+        assert_eq!(errs.errors[0].line, Some(line), "{bad}: {errs}");
+        assert!(errs.errors[0].message.contains(needle), "{bad}: {errs}");
+    }
+}
