@@ -1,0 +1,264 @@
+//! The route table hub of rootless-router: BIRD's "nest", sans-IO.
+//!
+//! What it is: [`Rib`], one routing table per address family fed by three kinds of
+//! sources — our own `announce` prefixes, static routes, and BGP peers (decoded UPDATEs)
+//! — through an import filter, a best-route selection per prefix (RFC 4271 section 9.1),
+//! and two kinds of sinks: the forwarding table ([`Rib::take_fib_changes`]) and each BGP
+//! peer's Adj-RIB-Out ([`Rib::take_exports`], grouped into one UPDATE per attribute set).
+//!
+//! ```text
+//!  announce ─┐
+//!  static ───┼─> import filter ─> table (best per prefix) ─┬─> FIB changes
+//!  bgp peer ─┘   (loop, next hop,                          └─> export filter ─> UPDATEs per peer
+//!                 policy, limit)
+//! ```
+//!
+//! Built for a full Internet table from one peer: attribute sets are interned (one
+//! `Arc` shared by every prefix that carries them), a prefix costs one 48-byte slot plus
+//! a 4-byte index entry, an UPDATE is processed in O(its prefixes), and outputs are
+//! batched until the caller takes them.
+//!
+//! What it is not: a BGP session (that is `rr_bgp::session`), a socket owner or a clock
+//! reader. Nothing here does I/O, spawns threads or reads the time; the caller feeds
+//! events in and takes results out. It does not write the FIB itself either: the node
+//! applies what [`Rib::take_fib_changes`] returns.
+#![forbid(unsafe_code)]
+
+mod bits;
+pub mod dn42;
+mod export;
+mod path;
+mod rib;
+mod table;
+mod view;
+
+use ipnet::IpNet;
+use rr_fib::IfIndex;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+pub use rib::Rib;
+pub use rr_bgp::packet::{Family, Update};
+
+/// The caller's handle for one BGP peer (session). Any value; also the last tie-breaker
+/// of the decision process (lower wins), standing in for the peer's router ID.
+pub type PeerId = u32;
+
+/// What a peer's import or export filter lets through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Policy {
+    /// The DN42 wiki's BIRD filter: only networks the DN42 registry's filter tables
+    /// permit ([`dn42::is_valid_network`]); on import also never our own prefixes.
+    Dn42,
+    /// Everything (on import: except our own prefixes and their more-specifics).
+    All,
+    /// Nothing.
+    None,
+}
+
+/// What happens when a peer's accepted routes of one family would exceed its import
+/// limit (BIRD's `import limit N action ...`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LimitAction {
+    /// Accept the route anyway; report the crossing once per session.
+    Warn,
+    /// Keep routes beyond the limit out of the table (they count as filtered).
+    Block,
+    /// Keep them out and ask the caller to restart the session.
+    Restart,
+    /// Keep them out and ask the caller to shut the session down.
+    Disable,
+}
+
+/// A config word that is not one of the accepted values.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {what} `{word}` (expected one of: {expected})")]
+pub struct ParseWordError {
+    /// What was being parsed ("policy", "limit action").
+    pub what: &'static str,
+    /// The word given.
+    pub word: String,
+    /// The accepted words.
+    pub expected: &'static str,
+}
+
+impl std::str::FromStr for Policy {
+    type Err = ParseWordError;
+
+    /// `dn42`, `all` or `none`, as in the config file.
+    fn from_str(s: &str) -> Result<Policy, ParseWordError> {
+        match s {
+            "dn42" => Ok(Policy::Dn42),
+            "all" => Ok(Policy::All),
+            "none" => Ok(Policy::None),
+            _ => Err(ParseWordError {
+                what: "policy",
+                word: s.to_string(),
+                expected: "dn42, all, none",
+            }),
+        }
+    }
+}
+
+impl std::str::FromStr for LimitAction {
+    type Err = ParseWordError;
+
+    /// `warn`, `block`, `restart` or `disable`, BIRD's words.
+    fn from_str(s: &str) -> Result<LimitAction, ParseWordError> {
+        match s {
+            "warn" => Ok(LimitAction::Warn),
+            "block" => Ok(LimitAction::Block),
+            "restart" => Ok(LimitAction::Restart),
+            "disable" => Ok(LimitAction::Disable),
+            _ => Err(ParseWordError {
+                what: "limit action",
+                word: s.to_string(),
+                expected: "warn, block, restart, disable",
+            }),
+        }
+    }
+}
+
+/// The node-wide settings the table needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RibConfig {
+    /// Our ASN: prepended on eBGP export, and a path containing it is a loop.
+    pub local_asn: u32,
+    /// Our BGP identifier (kept for display; sessions use it, the table does not).
+    pub router_id: Ipv4Addr,
+    /// The prefixes this node originates. They sit in the table as local routes with the
+    /// highest preference, are exported to every peer the export policy allows, are
+    /// never accepted from a peer (nor their more-specifics), and are never written to
+    /// the FIB: the node delivers its own addresses itself.
+    pub announce: Vec<IpNet>,
+}
+
+/// One BGP peer's settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerConfig {
+    /// For display (`bgp <name>`).
+    pub name: String,
+    /// The peer's ASN; equal to our own means iBGP.
+    pub remote_asn: u32,
+    /// The tunnel the session runs over and its routes leave through. `None` for a
+    /// session over the host's TCP: its routes' next hops are then resolved through the
+    /// static routes.
+    pub iface: Option<IfIndex>,
+    /// Import filter.
+    pub import: Policy,
+    /// Export filter.
+    pub export: Policy,
+    /// Most accepted routes per family; `None` = no limit.
+    pub import_limit: Option<u32>,
+    /// What exceeding `import_limit` does.
+    pub limit_action: LimitAction,
+}
+
+/// What a session negotiated, and the addresses we use as next hop towards that peer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerUp {
+    /// The families both sides announced (RFC 4760).
+    pub families: Vec<Family>,
+    /// RFC 8950 negotiated for IPv4: IPv4 routes may be sent with an IPv6 next hop.
+    pub extended_next_hop: bool,
+    /// Our IPv4 address to send as NEXT_HOP.
+    pub next_hop_v4: Option<Ipv4Addr>,
+    /// Our global IPv6 address, if we have one.
+    pub next_hop_v6: Option<Ipv6Addr>,
+    /// Our link-local address on that tunnel (`None` for host sessions).
+    pub next_hop_ll: Option<Ipv6Addr>,
+}
+
+/// What [`Rib::import`] asks of the caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImportOutcome {
+    /// Nothing to do.
+    Ok,
+    /// The peer's accepted routes of `family` reached the import limit. `Warn`: log it
+    /// (reported once per session); `Block`: never returned (routes are just kept
+    /// out); `Restart`/`Disable`: stop the session (which calls [`Rib::peer_down`]).
+    LimitReached {
+        /// The family whose limit was hit.
+        family: Family,
+        /// The configured action.
+        action: LimitAction,
+    },
+}
+
+/// One peer's route counts (BIRD's `show protocols all` "Routes:" line and more).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PeerStats {
+    /// Routes from this peer currently accepted into the table (both families).
+    pub imported: u64,
+    /// Routes from this peer currently held but rejected (loop, bad next hop, import
+    /// policy, own prefix, import limit).
+    pub filtered: u64,
+    /// Prefixes currently announced to this peer (its Adj-RIB-Out).
+    pub exported: u64,
+    /// `imported`, IPv4 only.
+    pub imported_v4: u64,
+    /// `imported`, IPv6 only.
+    pub imported_v6: u64,
+    /// Routes from this peer that are currently the best of their prefix.
+    pub preferred: u64,
+    /// UPDATE messages received since the peer was added.
+    pub updates_received: u64,
+    /// Prefixes announced by this peer since it was added (accepted or not).
+    pub announcements_received: u64,
+    /// Prefixes withdrawn by this peer since it was added (treat-as-withdraw included).
+    pub withdrawals_received: u64,
+}
+
+/// What [`Rib::routes`] shows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RouteFilter {
+    /// Only the most specific prefix containing this address that has a route
+    /// (a best route, or with `all` any route).
+    pub for_addr: Option<IpAddr>,
+    /// Also non-best and filtered routes.
+    pub all: bool,
+    /// Only this prefix (host bits ignored). Takes precedence over `for_addr`.
+    pub prefix: Option<IpNet>,
+}
+
+/// One route as `ctl show routes` prints it (birdc `show route all` style).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouteView {
+    /// The prefix.
+    pub prefix: IpNet,
+    /// The best route of its prefix.
+    pub best: bool,
+    /// `static`, `announce` or `bgp <peer name>`.
+    pub source: String,
+    /// The BGP peer it came from.
+    pub peer: Option<PeerId>,
+    /// Where it would forward: the peer's tunnel, the static route's tunnel, or for a
+    /// host session the tunnel of the static route its next hop resolves through.
+    /// `None` for announce routes and unresolvable next hops.
+    pub iface: Option<IfIndex>,
+    /// The gateway (BGP next hop, or the static route's gateway).
+    pub gateway: Option<IpAddr>,
+    /// BIRD style: `4242420001 4242420002 {65000 65001}`.
+    pub as_path: String,
+    /// `IGP`, `EGP` or `incomplete`.
+    pub origin: &'static str,
+    /// MULTI_EXIT_DISC.
+    pub med: Option<u32>,
+    /// LOCAL_PREF, 100 when absent.
+    pub local_pref: u32,
+    /// RFC 1997 communities as `(64511,3)`.
+    pub communities: Vec<String>,
+    /// RFC 8092 large communities as `(4242420000,1,2)`.
+    pub large_communities: Vec<String>,
+    /// Held in the Adj-RIB-In but rejected by the import checks (shown with `all`).
+    pub filtered: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    /// The node may move the table into its control thread.
+    #[test]
+    fn rib_is_send() {
+        fn send<T: Send>() {}
+        send::<crate::Rib>();
+    }
+}
