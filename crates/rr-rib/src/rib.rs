@@ -558,8 +558,10 @@ impl Rib {
             return false;
         }
         match (fam, path.hop) {
+            // A loopback next hop is what a daemon on the host sends over a host
+            // session; the tunnel, not the gateway, decides where packets go.
             (0, Hop::Bgp(NextHop::V4(a))) => {
-                !(a.is_unspecified() || a.is_multicast() || a.is_broadcast() || a.is_loopback())
+                !(a.is_unspecified() || a.is_multicast() || a.is_broadcast())
             }
             (_, Hop::Bgp(NextHop::V4(_))) => false,
             // RFC 2545 / RFC 8950: a link-local or global IPv6 address.

@@ -63,12 +63,13 @@ fn first_as_is_not_enforced() {
         &ann4(attrs(&[65010, 65011]), "10.0.0.1", &["172.20.1.0/24"]),
     );
     assert_eq!(rib.stats(1).imported, 1);
+    assert_eq!(fib(&mut rib).len(), 1);
 }
 
 #[test]
 fn unusable_next_hops_are_filtered() {
     let mut rib = one_peer(peer("a", A, Some(1)));
-    // Classic NLRI without NEXT_HOP, and with 0.0.0.0 / multicast / loopback.
+    // Classic NLRI without NEXT_HOP, and with 0.0.0.0 / multicast.
     let mut no_nh = ann4(attrs(&[A]), "10.0.0.1", &["172.20.1.0/24"]);
     if let Some(a) = no_nh.attrs.as_mut() {
         a.next_hop = None;
@@ -76,7 +77,6 @@ fn unusable_next_hops_are_filtered() {
     rib.import(1, &no_nh);
     rib.import(1, &ann4(attrs(&[A]), "0.0.0.0", &["172.20.2.0/24"]));
     rib.import(1, &ann4(attrs(&[A]), "224.0.0.5", &["172.20.3.0/24"]));
-    rib.import(1, &ann4(attrs(&[A]), "127.0.0.1", &["172.20.4.0/24"]));
     // IPv6 NLRI with an IPv4 next hop, or with only ::.
     rib.import(
         1,
@@ -86,8 +86,12 @@ fn unusable_next_hops_are_filtered() {
         1,
         &ann_mp(attrs(&[A]), NextHop::V6(v6("::")), &["fd43::/48"]),
     );
-    assert_eq!((rib.stats(1).imported, rib.stats(1).filtered), (0, 6));
+    assert_eq!((rib.stats(1).imported, rib.stats(1).filtered), (0, 5));
     assert!(fib(&mut rib).is_empty());
+    // A loopback next hop is what a daemon on the host sends (host sessions).
+    rib.import(1, &ann4(attrs(&[A]), "127.0.0.1", &["172.20.4.0/24"]));
+    assert_eq!(rib.stats(1).imported, 1);
+    assert_eq!(fib(&mut rib).len(), 1);
     // All three link-local encodings BIRD has seen are fine: [::, LL], [LL], [LL, LL].
     rib.import(1, &ann_mp(attrs(&[A]), ll("fe80::a"), &["fd44::/48"]));
     rib.import(
@@ -98,7 +102,7 @@ fn unusable_next_hops_are_filtered() {
     rib.import(1, &ann_mp(attrs(&[A]), pair, &["fd46::/48"]));
     // And an IPv4 route with an IPv6 next hop (RFC 8950).
     rib.import(1, &ann_mp(attrs(&[A]), ll("fe80::a"), &["172.20.5.0/24"]));
-    assert_eq!(rib.stats(1).imported, 4);
+    assert_eq!(rib.stats(1).imported, 5);
     let f = fib(&mut rib);
     assert_eq!(f.len(), 4);
     assert!(f.values().all(|nh| *nh == via(1, "fe80::a")));
