@@ -1,0 +1,108 @@
+//! Interned next hops: the few distinct [`NextHop`] values a table uses (one per tunnel
+//! and gateway), each stored once and named by a small index that fits in a trie leaf.
+//!
+//! What it is: a reference-counted intern table; an index is freed when its last route
+//! goes, and reused. What it is not: shared between tables — each `Fib` has its own, so
+//! indices mean nothing outside it.
+
+use crate::{FibError, NextHop};
+use std::collections::HashMap;
+
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Hops {
+    list: Vec<NextHop>,
+    /// Routes using each index; 0 = free.
+    refs: Vec<usize>,
+    index: HashMap<NextHop, u32>,
+    free: Vec<u32>,
+}
+
+impl Hops {
+    /// The index of `nh`, interning it, with one more reference.
+    pub(crate) fn acquire(&mut self, nh: NextHop) -> Result<u32, FibError> {
+        if let Some(&i) = self.index.get(&nh) {
+            if let Some(r) = self.refs.get_mut(i as usize) {
+                *r += 1;
+            }
+            return Ok(i);
+        }
+        let i = match self.free.pop() {
+            Some(i) => i,
+            None if self.list.len() < crate::trie::MAX_HOPS => {
+                self.list.push(nh);
+                self.refs.push(0);
+                (self.list.len() - 1) as u32
+            }
+            None => return Err(FibError::TooManyNextHops { rejected: 1 }),
+        };
+        if let (Some(slot), Some(r)) =
+            (self.list.get_mut(i as usize), self.refs.get_mut(i as usize))
+        {
+            *slot = nh;
+            *r = 1;
+        }
+        self.index.insert(nh, i);
+        Ok(i)
+    }
+
+    /// Drops one reference to `i`, freeing it with the last.
+    pub(crate) fn release(&mut self, i: u32) {
+        let Some(r) = self.refs.get_mut(i as usize) else {
+            return;
+        };
+        *r = r.saturating_sub(1);
+        if *r == 0 {
+            if let Some(nh) = self.list.get(i as usize) {
+                self.index.remove(nh);
+            }
+            self.free.push(i);
+        }
+    }
+
+    #[inline]
+    pub(crate) fn get(&self, i: u32) -> Option<NextHop> {
+        self.list.get(i as usize).copied()
+    }
+
+    /// Distinct next hops in use.
+    pub(crate) fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    pub(crate) fn bytes(&self) -> usize {
+        self.list.capacity() * std::mem::size_of::<NextHop>()
+            + self.refs.capacity() * std::mem::size_of::<usize>()
+            + self.free.capacity() * 4
+            + self.index.capacity() * (std::mem::size_of::<(NextHop, u32)>() + 1) * 8 / 7
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nh(i: u32) -> NextHop {
+        NextHop {
+            iface: i,
+            gateway: None,
+        }
+    }
+
+    #[test]
+    fn indices_are_shared_counted_and_reused() {
+        let mut h = Hops::default();
+        let a = h.acquire(nh(1)).unwrap();
+        assert_eq!(h.acquire(nh(1)).unwrap(), a);
+        let b = h.acquire(nh(2)).unwrap();
+        assert_ne!(a, b);
+        assert_eq!(h.len(), 2);
+        h.release(a);
+        assert_eq!(h.get(a), Some(nh(1)), "one reference left");
+        h.release(a);
+        assert_eq!(h.len(), 1);
+        let c = h.acquire(nh(3)).unwrap();
+        assert_eq!(c, a, "freed index reused");
+        assert_eq!(h.get(c), Some(nh(3)));
+        assert_eq!(h.get(b), Some(nh(2)));
+    }
+}
