@@ -298,7 +298,7 @@ fn route_own_v4(fib: &Fib, scope: IfIndex, src: Ipv4Addr, dst: Ipv4Addr) -> IfIn
     if v4_link_local(src) || v4_link_local(dst) {
         return scope;
     }
-    fib.lookup_v4(dst).map_or(scope, |(_, nh)| nh.iface)
+    fib.lookup_nh_v4(dst).map_or(scope, |nh| nh.iface)
 }
 
 /// IPv6 counterpart of [`route_own_v4`].
@@ -306,7 +306,7 @@ fn route_own_v6(fib: &Fib, scope: IfIndex, src: Ipv6Addr, dst: Ipv6Addr) -> IfIn
     if v6_link_local(src) || v6_link_local(dst) {
         return scope;
     }
-    fib.lookup_v6(dst).map_or(scope, |(_, nh)| nh.iface)
+    fib.lookup_nh_v6(dst).map_or(scope, |nh| nh.iface)
 }
 
 /// The forwarding engine of one data-plane thread: configuration, ICMP rate limiter and
@@ -477,7 +477,7 @@ impl Forwarder {
                 sink,
             );
         }
-        let Some((_, nh)) = fib.lookup_v4(hdr.dst) else {
+        let Some(nh) = fib.lookup_nh_v4(hdr.dst) else {
             return self.icmp_error_v4(
                 now,
                 ingress,
@@ -710,7 +710,7 @@ impl Forwarder {
                 sink,
             );
         }
-        let Some((_, nh)) = fib.lookup_v6(hdr.dst) else {
+        let Some(nh) = fib.lookup_nh_v6(hdr.dst) else {
             return self.icmp_error_v6(
                 now,
                 ingress,
@@ -890,7 +890,7 @@ impl Forwarder {
             return dropped(DropReason::Multicast);
         } else if v4_destination_martian(hdr.dst) {
             return dropped(DropReason::BadDestination);
-        } else if let Some((_, nh)) = fib.lookup_v4(hdr.dst) {
+        } else if let Some(nh) = fib.lookup_nh_v4(hdr.dst) {
             nh.iface
         } else {
             return dropped(DropReason::NoRoute);
@@ -930,7 +930,7 @@ impl Forwarder {
             return dropped(DropReason::Multicast);
         } else if v6_destination_martian(hdr.dst) {
             return dropped(DropReason::BadDestination);
-        } else if let Some((_, nh)) = fib.lookup_v6(hdr.dst) {
+        } else if let Some(nh) = fib.lookup_nh_v6(hdr.dst) {
             nh.iface
         } else {
             return dropped(DropReason::NoRoute);
