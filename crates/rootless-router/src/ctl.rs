@@ -61,8 +61,38 @@ enum CtlCmd {
 enum ShowWhat {
     /// Tunnels, as `wg show`.
     Interfaces,
-    /// The forwarding table.
-    Routes,
+    /// The BGP sessions, like birdc `show protocols`.
+    Bgp,
+    /// The routing table, like birdc `show route`: `show routes [for ADDR] [all]`.
+    Routes {
+        /// `for ADDR`: only the routes of the longest prefix covering ADDR; `all`:
+        /// every route with its attributes, also the ones not chosen or filtered.
+        #[arg(num_args = 0..=3, value_name = "for ADDR | all")]
+        words: Vec<String>,
+    },
+}
+
+/// `for ADDR` and `all`, in any order.
+fn routes_request(words: &[String]) -> Result<Request> {
+    let mut for_addr = None;
+    let mut all = false;
+    let mut it = words.iter();
+    while let Some(w) = it.next() {
+        match w.as_str() {
+            "all" => all = true,
+            "for" => {
+                let a = it
+                    .next()
+                    .ok_or_else(|| anyhow::anyhow!("`for` needs an address"))?;
+                for_addr = Some(
+                    a.parse::<IpAddr>()
+                        .with_context(|| format!("{a:?} is not an IP address"))?,
+                );
+            }
+            other => bail!("unexpected {other:?}: expected `for ADDR` or `all`"),
+        }
+    }
+    Ok(Request::ShowRoutes { for_addr, all })
 }
 
 /// Resolves the socket path as SPEC.md orders it.
@@ -114,8 +144,11 @@ pub fn run(args: CtlArgs) -> Result<ExitCode> {
             what: ShowWhat::Interfaces,
         } => Request::ShowInterfaces,
         CtlCmd::Show {
-            what: ShowWhat::Routes,
-        } => Request::ShowRoutes,
+            what: ShowWhat::Bgp,
+        } => Request::ShowBgp,
+        CtlCmd::Show {
+            what: ShowWhat::Routes { words },
+        } => routes_request(&words)?,
         CtlCmd::RouteLookup { addr } => Request::RouteLookup { addr },
         CtlCmd::Ping {
             addr,
@@ -191,6 +224,25 @@ fn ago(secs: u64) -> String {
         "Now".to_string()
     } else {
         format!("{} ago", words.join(", "))
+    }
+}
+
+/// "3d 2h", "2h 5m", "5m 3s", "7s": compact, for a table column.
+fn since(secs: u64) -> String {
+    let (d, h, m, s) = (
+        secs / 86400,
+        secs % 86400 / 3600,
+        secs % 3600 / 60,
+        secs % 60,
+    );
+    if d > 0 {
+        format!("{d}d {h}h")
+    } else if h > 0 {
+        format!("{h}h {m}m")
+    } else if m > 0 {
+        format!("{m}m {s}s")
+    } else {
+        format!("{s}s")
     }
 }
 
@@ -277,19 +329,108 @@ pub fn render(resp: &Response) -> String {
                 .max(6);
             let _ = writeln!(
                 s,
-                "{:<w$}  {:<16} {:<10} gateway",
-                "prefix", "interface", "source"
+                "{:<w$}    {:<16} {:<16} {:<26} as path",
+                "prefix", "interface", "source", "gateway"
             );
             for r in routes {
+                let source = match &r.peer {
+                    Some(p) => format!("{} {p}", r.source),
+                    None => r.source.clone(),
+                };
+                let mark = if r.filtered {
+                    "!"
+                } else if r.best {
+                    "*"
+                } else {
+                    " "
+                };
+                let path = r.as_path.as_deref().map_or(String::new(), |p| {
+                    let o = match r.origin.as_deref() {
+                        Some("IGP") => "i",
+                        Some("EGP") => "e",
+                        Some(_) => "?",
+                        None => "",
+                    };
+                    format!("[{}{o}]", if p.is_empty() { "" } else { p })
+                });
                 let _ = writeln!(
                     s,
-                    "{:<w$}  {:<16} {:<10} {}",
+                    "{:<w$} {mark}  {:<16} {:<16} {:<26} {path}",
                     r.prefix,
-                    r.interface,
-                    r.source,
-                    r.gateway.as_deref().unwrap_or("-")
+                    if r.interface.is_empty() {
+                        "-"
+                    } else {
+                        &r.interface
+                    },
+                    source,
+                    r.gateway.as_deref().unwrap_or("-"),
+                );
+                if let Some(m) = r.med {
+                    let _ = writeln!(s, "{:<w$}    med {m}", "");
+                }
+                if let Some(l) = r.local_pref {
+                    let _ = writeln!(s, "{:<w$}    local pref {l}", "");
+                }
+                if !r.communities.is_empty() {
+                    let _ = writeln!(s, "{:<w$}    communities {}", "", r.communities.join(" "));
+                }
+                if !r.large_communities.is_empty() {
+                    let _ = writeln!(
+                        s,
+                        "{:<w$}    large communities {}",
+                        "",
+                        r.large_communities.join(" ")
+                    );
+                }
+            }
+        }
+        Response::Bgp {
+            sessions,
+            fib_v4,
+            fib_v6,
+        } => {
+            let wn = sessions
+                .iter()
+                .map(|x| x.name.len())
+                .max()
+                .unwrap_or(4)
+                .max(4);
+            let wb = sessions
+                .iter()
+                .map(|x| x.neighbor.len())
+                .max()
+                .unwrap_or(8)
+                .max(8);
+            let _ = writeln!(
+                s,
+                "{:<wn$}  {:<wb$}  {:<10}  {:<11}  {:<10}  {:<18}  info",
+                "name", "neighbor", "as", "state", "since", "imp/filt/exp"
+            );
+            for x in sessions {
+                let routes = format!("{}/{}/{}", x.imported, x.filtered, x.exported);
+                let mut info = Vec::new();
+                if !x.families.is_empty() {
+                    info.push(x.families.join("+"));
+                }
+                if x.extended_next_hop {
+                    info.push("ext-nh".into());
+                }
+                if let Some(e) = &x.last_error {
+                    info.push(format!("last error: {e}"));
+                }
+                let _ = writeln!(
+                    s,
+                    "{:<wn$}  {:<wb$}  {:<10}  {:<11}  {:<10}  {:<18}  {}",
+                    x.name,
+                    x.neighbor,
+                    x.remote_asn,
+                    x.state,
+                    since(x.since_secs),
+                    routes,
+                    info.join(", ")
                 );
             }
+            let _ = writeln!(s, "forwarding table: {fib_v4} IPv4, {fib_v6} IPv6 routes");
         }
         Response::Lookup { addr, route, local } => {
             if *local {

@@ -1,7 +1,10 @@
 //! `rootless-router demo`: three nodes on loopback UDP, in this one process, no config,
-//! no root. A and C are stub networks; B is the transit node between them. The demo
-//! waits for the WireGuard handshakes, then pings and traceroutes from A's own stack to
-//! C across B, prints what it saw, and leaves the nodes running for `ctl` until Ctrl-C.
+//! no root. A and C are stub networks; B is the transit node between them. Each node
+//! originates its own prefixes and learns the others' over BGP (one MP-BGP session per
+//! tunnel, over IPv6 link-local with extended next hop, as DN42 peers do); no node has a
+//! static route. The demo waits for the WireGuard handshakes and the BGP sessions, shows
+//! the routes A learned, then pings and traceroutes from A's own stack to C across B,
+//! prints what it saw, and leaves the nodes running for `ctl` until Ctrl-C.
 //!
 //! What it is not: a test fixture with hidden shortcuts — every node is a full
 //! `rr_node::Node` started from a TOML config, exactly as `run` starts one.
@@ -61,6 +64,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
         r#"[router]
 asn = 4242420002
 addresses = ["172.20.2.1/32", "fd00:2::1/128"]
+announce = ["172.20.2.0/24", "fd00:2::/48"]
 control_socket = "{sb}"
 
 # No endpoints: B learns them from A's and C's handshakes (and follows them if they roam).
@@ -76,18 +80,19 @@ private_key = "{kbc}"
 peer_public_key = "{pc}"
 addresses = ["fe80::b/64"]
 
-[[route]]
-prefix = "172.20.1.0/24"
+[[bgp]]
+name = "a"
+neighbor = "fe80::1"
 interface = "to-a"
-[[route]]
-prefix = "fd00:1::/48"
-interface = "to-a"
-[[route]]
-prefix = "172.20.3.0/24"
+remote_asn = 4242420001
+connect_retry = 1
+
+[[bgp]]
+name = "c"
+neighbor = "fe80::3"
 interface = "to-c"
-[[route]]
-prefix = "fd00:3::/48"
-interface = "to-c"
+remote_asn = 4242420003
+connect_retry = 1
 "#,
         sb = sock("b").display(),
         kba = kb_a.to_base64(),
@@ -154,8 +159,85 @@ interface = "to-c"
         }
     );
 
+    let routed = wait_routes(&nodes, Duration::from_secs(20));
+    println!(
+        "BGP: {}",
+        if routed {
+            "B has both sessions up; A and C learned each other's prefixes"
+        } else {
+            "routes NOT all learned after 20 s"
+        }
+    );
+
     let mut passed = 0;
     let mut failed = 0;
+    let check_at = |node: usize, title: &str, req: Request, ok: &dyn Fn(&[Response]) -> bool| {
+        println!("\n$ {title}");
+        let mut lines = Vec::new();
+        let r = request(&nodes[node].socket, &req, |resp| {
+            print!("{}", render(resp));
+            lines.push(resp.clone());
+        });
+        let good = r.is_ok() && ok(&lines);
+        if let Err(e) = r {
+            println!("error: {e:#}");
+        }
+        println!("=> {}", if good { "ok" } else { "FAILED" });
+        good
+    };
+    let mut tally = Vec::new();
+    tally.push(check_at(
+        1,
+        "B: show bgp (both sessions Established)",
+        Request::ShowBgp,
+        &|l: &[Response]| {
+            l.iter().any(|r| {
+                matches!(r, Response::Bgp { sessions, .. }
+                if sessions.len() == 2 && sessions.iter().all(|s| s.state == "Established"))
+            })
+        },
+    ));
+    tally.push(check_at(
+        0,
+        &format!(
+            "A: show routes for {} (learned from B, AS path B C)",
+            nodes[2].v4
+        ),
+        Request::ShowRoutes {
+            for_addr: Some(nodes[2].v4.parse()?),
+            all: false,
+        },
+        &|l: &[Response]| {
+            l.iter().any(|r| {
+                matches!(r, Response::Routes { routes }
+                if routes.iter().any(|x| x.best && x.prefix == "172.20.3.0/24"
+                    && x.as_path.as_deref() == Some("4242420002 4242420003")
+                    && x.interface == "to-b"))
+            })
+        },
+    ));
+    tally.push(check_at(
+        0,
+        &format!("A: show routes for {} (IPv6, same path)", nodes[2].v6),
+        Request::ShowRoutes {
+            for_addr: Some(nodes[2].v6.parse()?),
+            all: false,
+        },
+        &|l: &[Response]| {
+            l.iter().any(|r| {
+                matches!(r, Response::Routes { routes }
+                if routes.iter().any(|x| x.best && x.prefix == "fd00:3::/48"
+                    && x.as_path.as_deref() == Some("4242420002 4242420003")))
+            })
+        },
+    ));
+    for good in tally {
+        if good {
+            passed += 1
+        } else {
+            failed += 1
+        }
+    }
     let mut check = |title: &str, req: Request, ok: &dyn Fn(&[Response]) -> bool| {
         println!("\n$ {title}");
         let mut lines = Vec::new();
@@ -233,9 +315,9 @@ interface = "to-c"
         &via_b(nodes[1].v6.into(), nodes[2].v6.into()),
     );
     check(
-        "ping from A to an address nobody routes (B answers unreachable)",
+        "ping from A to an unused address in B's announced 172.20.2.0/24 (B answers unreachable)",
         Request::Ping {
-            addr: "172.20.9.9".parse()?,
+            addr: "172.20.2.99".parse()?,
             count: 1,
             interface: None,
         },
@@ -263,8 +345,13 @@ interface = "to-c"
     }
     let _ = writeln!(
         poke,
-        "  {exe} ctl --socket {} show routes",
+        "  {exe} ctl --socket {} show bgp",
         nodes[1].socket.display()
+    );
+    let _ = writeln!(
+        poke,
+        "  {exe} ctl --socket {} show routes all",
+        nodes[0].socket.display()
     );
     let _ = writeln!(
         poke,
@@ -301,12 +388,13 @@ interface = "to-c"
 }
 
 /// A stub node `n` (A = 1, C = 3): 172.20.n.1 and fd00:n::1, one tunnel to B at
-/// 127.0.0.1:`port`, everything in DN42 routed through it.
+/// 127.0.0.1:`port` and one BGP session with B over it.
 fn stub_config(n: u8, socket: &Path, key: &Key, b_key: &Key, port: u16) -> String {
     format!(
         r#"[router]
 asn = 424242000{n}
 addresses = ["172.20.{n}.1/32", "fd00:{n}::1/128"]
+announce = ["172.20.{n}.0/24", "fd00:{n}::/48"]
 control_socket = "{socket}"
 
 [[interface]]
@@ -317,12 +405,12 @@ endpoint = "127.0.0.1:{port}"
 persistent_keepalive = 5
 addresses = ["fe80::{n}/64"]
 
-[[route]]
-prefix = "172.20.0.0/14"
+[[bgp]]
+name = "b"
+neighbor = "fe80::b"
 interface = "to-b"
-[[route]]
-prefix = "fd00::/8"
-interface = "to-b"
+remote_asn = 4242420002
+connect_retry = 1
 "#,
         socket = socket.display(),
         key = key.to_base64(),
@@ -343,6 +431,33 @@ fn wait_handshakes(socket: &Path, peers: usize, limit: Duration) -> bool {
             }
         });
         if up >= peers {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+/// Until B has both sessions Established and A and C have each other's prefixes in
+/// their forwarding tables.
+fn wait_routes(nodes: &[DemoNode], limit: Duration) -> bool {
+    let start = Instant::now();
+    let learned = |socket: &Path, addr: &str| {
+        let Ok(addr) = addr.parse() else { return false };
+        let mut found = false;
+        let _ = request(socket, &Request::RouteLookup { addr }, |r| {
+            if let Response::Lookup { route: Some(_), .. } = r {
+                found = true;
+            }
+        });
+        found
+    };
+    while start.elapsed() < limit {
+        let done = learned(&nodes[0].socket, nodes[2].v4)
+            && learned(&nodes[0].socket, nodes[2].v6)
+            && learned(&nodes[2].socket, nodes[0].v4)
+            && learned(&nodes[2].socket, nodes[0].v6);
+        if done {
             return true;
         }
         std::thread::sleep(Duration::from_millis(100));

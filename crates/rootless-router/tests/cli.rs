@@ -8,7 +8,7 @@ fn bin() -> Command {
 }
 
 #[test]
-fn demo_once_crosses_the_transit_node() {
+fn demo_once_learns_routes_over_bgp_and_crosses_the_transit_node() {
     let dir = tempdir("demo");
     let out = bin()
         .args(["demo", "--once", "--dir"])
@@ -21,7 +21,9 @@ fn demo_once_crosses_the_transit_node() {
         "demo failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("5 passed, 0 failed"), "{stdout}");
+    assert!(stdout.contains("8 passed, 0 failed"), "{stdout}");
+    // The routes came from BGP: A learned C's prefix through B.
+    assert!(stdout.contains("[4242420002 4242420003i]"), "{stdout}");
     // Hop 1 of the traceroute is the transit node B.
     assert!(stdout.contains(" 1  172.20.2.1"), "{stdout}");
     assert!(stdout.contains(" 1  fd00:2::1"), "{stdout}");

@@ -20,8 +20,17 @@ use std::net::IpAddr;
 pub enum Request {
     /// The tunnels, as `wg show` shows them.
     ShowInterfaces,
-    /// The forwarding table.
-    ShowRoutes,
+    /// The BGP sessions, like birdc `show protocols`.
+    ShowBgp,
+    /// The routing table: best routes (like birdc `show route`), or with `all` every
+    /// route, also the ones not chosen and the ones the import policy refused. `for_addr`
+    /// narrows it to the routes of the longest matching prefix.
+    ShowRoutes {
+        #[serde(default, rename = "for", skip_serializing_if = "Option::is_none")]
+        for_addr: Option<IpAddr>,
+        #[serde(default)]
+        all: bool,
+    },
     /// Which route and tunnel a destination takes.
     RouteLookup { addr: IpAddr },
     /// ICMP echo from the node's own stack.
@@ -64,14 +73,75 @@ pub struct InterfaceStatus {
     pub endpoint_changes: u64,
 }
 
-/// One forwarding-table entry.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// One route: a forwarding-table entry (`route-lookup`) or a routing-table entry
+/// (`show routes`), with its BGP attributes when it came from BGP.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RouteEntry {
     pub prefix: String,
+    /// The tunnel packets leave through; empty when the route is not usable (e.g. a
+    /// host session's route whose next hop resolves to no tunnel).
     pub interface: String,
     pub gateway: Option<String>,
-    /// Where it came from: `static`, `connected`, later `bgp`.
+    /// Where it came from: `static`, `announce` (originated here), `bgp` with `peer`.
     pub source: String,
+    /// The BGP session it came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<String>,
+    /// The chosen route for its prefix (the one in the forwarding table / exported).
+    #[serde(default)]
+    pub best: bool,
+    /// Refused by the session's import policy (only listed with `all`).
+    #[serde(default)]
+    pub filtered: bool,
+    /// BGP AS path, BIRD style (`4242420002 4242420003`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub med: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_pref: Option<u32>,
+    /// RFC 1997 communities as `(64511,3)`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub communities: Vec<String>,
+    /// RFC 8092 large communities as `(4242420001,1,2)`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub large_communities: Vec<String>,
+}
+
+/// One BGP session, as birdc `show protocols all` tells it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BgpSessionStatus {
+    pub name: String,
+    /// `fe80::a%peer-a`, `172.20.0.66`, `127.0.0.1:1790`.
+    pub neighbor: String,
+    pub interface: Option<String>,
+    /// `tunnel` or `host`.
+    pub transport: String,
+    pub remote_asn: u32,
+    /// Idle, Connect, Active, OpenSent, OpenConfirm, Established.
+    pub state: String,
+    /// Seconds since the last state change.
+    pub since_secs: u64,
+    /// The last error, birdc style (`Received: Hold timer expired`).
+    pub last_error: Option<String>,
+    /// Set while Established.
+    pub remote_router_id: Option<String>,
+    /// Negotiated families (`ipv4`, `ipv6`).
+    pub families: Vec<String>,
+    pub extended_next_hop: bool,
+    pub hold_time: Option<u16>,
+    pub keepalive: Option<u16>,
+    /// Routes accepted into the table from this session (both families).
+    pub imported: u64,
+    pub imported_v4: u64,
+    pub imported_v6: u64,
+    /// Routes refused by the import policy, loop detection or the import limit.
+    pub filtered: u64,
+    /// Routes currently advertised to this session.
+    pub exported: u64,
+    pub import_limit: Option<u32>,
 }
 
 /// Node-wide counters.
@@ -96,6 +166,12 @@ pub enum Response {
     },
     Routes {
         routes: Vec<RouteEntry>,
+    },
+    Bgp {
+        sessions: Vec<BgpSessionStatus>,
+        /// Routes in the forwarding table, per family.
+        fib_v4: u64,
+        fib_v6: u64,
     },
     Lookup {
         addr: String,
@@ -205,6 +281,15 @@ mod tests {
     fn requests_round_trip_as_lines() {
         let reqs = [
             Request::ShowInterfaces,
+            Request::ShowBgp,
+            Request::ShowRoutes {
+                for_addr: Some("172.20.0.1".parse().unwrap()),
+                all: true,
+            },
+            Request::ShowRoutes {
+                for_addr: None,
+                all: false,
+            },
             Request::RouteLookup {
                 addr: "fd00::1".parse().unwrap(),
             },
@@ -224,6 +309,19 @@ mod tests {
             assert_eq!(&got, r);
         }
         assert!(read_line::<Request>(&mut rd, 4096).unwrap().is_none());
+    }
+
+    #[test]
+    fn show_routes_without_arguments_is_still_understood() {
+        let mut rd = std::io::BufReader::new(&b"{\"cmd\":\"show-routes\"}\n"[..]);
+        let got: Request = read_line(&mut rd, 4096).unwrap().unwrap();
+        assert_eq!(
+            got,
+            Request::ShowRoutes {
+                for_addr: None,
+                all: false
+            }
+        );
     }
 
     #[test]

@@ -4,9 +4,12 @@
 //! arrive here; answers to the node's own probes (`ctl ping`, `ctl traceroute`) are
 //! matched, the rest goes to the node's TCP/UDP stack. Every 100 ms it drives each
 //! tunnel's handshake/keepalive timers; every second it refills the handshake limiters.
+//! It also owns the BGP speaker ([`crate::bgp`]): its sessions run on the stack here (or
+//! on host sockets whose threads report through the same channel).
 //!
 //! What it is not: on the forwarding path. Transit packets never come here.
 
+use crate::bgp::{Bgp, HostMsg};
 use crate::shared::{NodeError, NodeSink, Shared};
 use rr_config::Config;
 use rr_ctl::Response;
@@ -27,6 +30,10 @@ pub(crate) enum ControlMsg {
     Local(IfIndex, Vec<u8>),
     /// Start a probe; results go to `reply`, the last one final.
     Probe(ProbeRequest),
+    /// Something from a BGP host-socket thread.
+    Host(HostMsg),
+    /// A question only the control thread can answer (BGP sessions, the route table).
+    Query(rr_ctl::Request, mpsc::Sender<Response>),
     Shutdown,
 }
 
@@ -80,10 +87,11 @@ pub(crate) struct Control {
     probes: Vec<ActiveProbe>,
     next_ident: u16,
     buf: Vec<u8>,
+    bgp: Bgp,
 }
 
 impl Control {
-    pub fn new(shared: Arc<Shared>, _config: &Config) -> Result<Control, NodeError> {
+    pub fn new(shared: Arc<Shared>, config: &Config) -> Result<Control, NodeError> {
         let forwarder = Forwarder::new(shared.local.clone());
         let local = &shared.local;
         let mut global: Vec<IpAddr> = local.router_addrs.clone();
@@ -101,7 +109,9 @@ impl Control {
             .filter(|(_, i)| !i.link_local.is_empty())
             .map(|(n, i)| (n as IfIndex, i.link_local.clone()))
             .collect();
-        let stack = Stack::new(Instant::now(), &global, &link_local).map_err(NodeError::Stack)?;
+        let now = Instant::now();
+        let mut stack = Stack::new(now, &global, &link_local).map_err(NodeError::Stack)?;
+        let bgp = Bgp::new(shared.clone(), config, &mut stack, now)?;
         Ok(Control {
             shared,
             forwarder,
@@ -109,6 +119,7 @@ impl Control {
             probes: Vec::new(),
             next_ident: 0x5252,
             buf: vec![0u8; MAX_DATAGRAM],
+            bgp,
         })
     }
 
@@ -129,9 +140,13 @@ impl Control {
             }
             self.drive_probes(now);
             self.drive_stack(now);
-            let mut wait = next_tick.saturating_duration_since(Instant::now());
-            if let Some(d) = self.stack.poll_delay(Instant::now()) {
+            let now = Instant::now();
+            let mut wait = next_tick.saturating_duration_since(now);
+            if let Some(d) = self.stack.poll_delay(now) {
                 wait = wait.min(d);
+            }
+            if let Some(t) = self.bgp.poll_timeout() {
+                wait = wait.min(t.saturating_duration_since(now));
             }
             let mut msg = rx.recv_timeout(wait);
             // Take what is queued, but never so much that timers and the stack starve.
@@ -139,7 +154,16 @@ impl Control {
                 match msg {
                     Ok(ControlMsg::Local(scope, packet)) => self.local_packet(scope, packet),
                     Ok(ControlMsg::Probe(req)) => self.start_probe(req),
-                    Ok(ControlMsg::Shutdown) | Err(RecvTimeoutError::Disconnected) => return,
+                    Ok(ControlMsg::Host(m)) => {
+                        self.bgp.host_msg(Instant::now(), m, &mut self.stack)
+                    }
+                    Ok(ControlMsg::Query(req, reply)) => {
+                        let _ = reply.send(self.query(req));
+                    }
+                    Ok(ControlMsg::Shutdown) | Err(RecvTimeoutError::Disconnected) => {
+                        self.stop_bgp();
+                        return;
+                    }
                     Err(RecvTimeoutError::Timeout) => break,
                 }
                 if handled == MAX_DRAIN {
@@ -151,8 +175,26 @@ impl Control {
                 });
             }
             if self.shared.shutdown.load(Ordering::Relaxed) {
+                self.stop_bgp();
                 break;
             }
+        }
+    }
+
+    /// Sessions closed with a Cease, so that neighbors drop our routes at once.
+    fn stop_bgp(&mut self) {
+        let now = Instant::now();
+        self.bgp.shutdown(now, &mut self.stack);
+        self.drive_stack(now);
+    }
+
+    fn query(&self, req: rr_ctl::Request) -> Response {
+        match req {
+            rr_ctl::Request::ShowBgp => self.bgp.status(Instant::now()),
+            rr_ctl::Request::ShowRoutes { for_addr, all } => self.bgp.routes(for_addr, all),
+            _ => Response::Error {
+                message: "not a question for the control thread".into(),
+            },
         }
     }
 
@@ -170,6 +212,8 @@ impl Control {
 
     /// Runs the stack's timers and sends what it has to send.
     fn drive_stack(&mut self, now: Instant) {
+        self.stack.poll(now);
+        self.bgp.drive(now, &mut self.stack);
         self.stack.poll(now);
         let fib = self.shared.fib.load();
         while let Some((scope, mut packet)) = self.stack.poll_transmit() {

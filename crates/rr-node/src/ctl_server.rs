@@ -8,7 +8,7 @@
 //! which are exact for a local socket.
 
 use crate::control::{ControlMsg, ProbeMode, ProbeRequest};
-use crate::shared::{NodeError, RouteSource, Shared};
+use crate::shared::{NodeError, Shared};
 use base64::Engine;
 use rr_ctl::{InterfaceStatus, Request, Response, RouteEntry};
 use std::io::{BufReader, ErrorKind};
@@ -22,6 +22,8 @@ use std::time::Duration;
 
 /// The longest request line accepted.
 const MAX_REQUEST: usize = 4096;
+/// How long a question to the control thread may take (a full table's `show routes`).
+const QUERY_WAIT: Duration = Duration::from_secs(30);
 
 /// The control socket path: the config's `control_socket`, else the per-user default.
 pub fn socket_path(configured: Option<&Path>) -> PathBuf {
@@ -185,7 +187,20 @@ fn handle(shared: &Shared, conn: UnixStream, me: u32) -> Result<(), rr_ctl::CtlE
     };
     match req {
         Request::ShowInterfaces => rr_ctl::write_line(&mut w, &interfaces(shared)),
-        Request::ShowRoutes => rr_ctl::write_line(&mut w, &routes(shared)),
+        Request::ShowBgp | Request::ShowRoutes { .. } => {
+            let (tx, rx) = mpsc::channel();
+            let answer = match shared.control.send(ControlMsg::Query(req, tx)) {
+                Ok(()) => rx
+                    .recv_timeout(QUERY_WAIT)
+                    .unwrap_or_else(|_| Response::Error {
+                        message: "the node did not answer in time".into(),
+                    }),
+                Err(_) => Response::Error {
+                    message: "the node is shutting down".into(),
+                },
+            };
+            rr_ctl::write_line(&mut w, &answer)
+        }
         Request::RouteLookup { addr } => {
             let local = shared.is_local_anywhere(addr);
             let route = shared
@@ -325,26 +340,17 @@ fn interfaces(shared: &Shared) -> Response {
 }
 
 fn route_entry(shared: &Shared, prefix: ipnet::IpNet, nh: rr_fib::NextHop) -> RouteEntry {
+    // Configured routes are known here; everything else in the FIB came from BGP.
     let source = shared
         .route_sources
         .get(&prefix)
-        .copied()
-        .unwrap_or(RouteSource::Static);
+        .map_or("bgp", |s| s.as_str());
     RouteEntry {
         prefix: prefix.to_string(),
         interface: shared.iface_name(nh.iface),
         gateway: nh.gateway.map(|g| g.to_string()),
-        source: source.as_str().to_string(),
-    }
-}
-
-fn routes(shared: &Shared) -> Response {
-    let fib = shared.fib.load();
-    Response::Routes {
-        routes: fib
-            .routes()
-            .into_iter()
-            .map(|(p, nh)| route_entry(shared, p, nh))
-            .collect(),
+        source: source.to_string(),
+        best: true,
+        ..RouteEntry::default()
     }
 }

@@ -4,12 +4,15 @@
 //! one UDP socket and one receive thread per WireGuard tunnel (the kernel schedules them
 //! over all cores; each tunnel's crypto state sits behind its own mutex, held for one
 //! open or seal), one control thread (WireGuard timers, the node's own TCP/UDP stack,
-//! ping/traceroute probes), and the unix control socket.
+//! ping/traceroute probes, the BGP sessions and the route table that programs the
+//! FIB), and the unix control socket.
 //!
 //! What it is not: protocol logic. Forwarding decisions, ICMP errors, the WireGuard
-//! protocol and TCP live in the sans-IO crates (`rr-dataplane`, `rr-stack`); this crate
+//! protocol, TCP, BGP and route selection live in the sans-IO crates (`rr-dataplane`,
+//! `rr-stack`, `rr-bgp`, `rr-rib`); this crate
 //! moves bytes between them and the kernel.
 
+mod bgp;
 mod control;
 mod ctl_server;
 mod shared;

@@ -37,6 +37,11 @@ pub enum NodeError {
     Stack(rr_stack::StackError),
     #[error("cannot start a thread: {0}")]
     Thread(std::io::Error),
+    #[error("{what}: cannot listen")]
+    BgpListen {
+        what: String,
+        source: std::io::Error,
+    },
 }
 
 /// One tunnel as the node runs it.

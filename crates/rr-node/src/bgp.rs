@@ -1,0 +1,940 @@
+//! The BGP speaker's I/O: sessions over the node's own TCP or the host's, the route
+//! table between them, and the forwarding table it programs.
+//!
+//! What it is: the glue owned by the control thread. Each `[[bgp]]` section is an
+//! `rr_bgp::session::Peer` (the sans-IO state machine); its connections are either
+//! connections of the node's userspace stack (`transport = "tunnel"`, the stack listens
+//! on TCP 179 of all the node's addresses) or host sockets (`transport = "host"`, one
+//! reader and one writer thread per connection, bytes handed over the control
+//! channel). Events of the sessions go to the `rr_rib::Rib`; its best routes go to the
+//! FIB in batches (one publication per ~10 ms at most), its exports back to the sessions.
+//!
+//! What it is not: protocol logic. Message parsing, the FSM, timers, the decision
+//! process and policies live in `rr-bgp` and `rr-rib`; nothing here decides a route.
+
+use crate::control::ControlMsg;
+use crate::shared::{RouteSource, Shared};
+use ipnet::IpNet;
+use rr_bgp::packet::Family as BgpFamily;
+use rr_bgp::session::{Action, ConnId, Direction, Event, Peer, SessionConfig, State};
+use rr_config::{BgpConfig, Config, Family, Transport};
+use rr_fib::{IfIndex, NextHop};
+use rr_rib::{PeerConfig, PeerId, PeerUp, Rib, RibConfig, RouteFilter, RouteView};
+use rr_stack::{Stack, StackError, TcpHandle, TcpState};
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+/// Default seconds between connection attempts: short, DN42 peers come and go.
+const DEFAULT_CONNECT_RETRY: u16 = 5;
+/// Default hold time offered (BIRD's).
+const DEFAULT_HOLD_TIME: u16 = 240;
+/// The FIB is published at most this often while routes pour in.
+const FIB_PUBLISH_EVERY: Duration = Duration::from_millis(10);
+/// Bytes read from a stack connection per call.
+const READ_CHUNK: usize = 64 * 1024;
+/// A host connection's reader stops reading while this much is waiting for the
+/// control thread: TCP then pushes back on the sender instead of the feed piling up here.
+const HOST_UNREAD_LIMIT: usize = 1 << 20;
+/// How long a host connection attempt may take.
+const HOST_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What host-socket threads tell the control thread.
+pub(crate) enum HostMsg {
+    /// An outgoing host connection is up (or failed).
+    Connected(ConnId, std::io::Result<TcpStream>),
+    /// A passive host session's listener accepted a connection.
+    Accepted(usize, TcpStream),
+    /// Bytes read from a host connection.
+    Data(ConnId, Vec<u8>),
+    /// The host connection ended (EOF or error).
+    Closed(ConnId),
+}
+
+enum Io {
+    /// A connection of the node's own stack.
+    Stack(TcpHandle),
+    /// An outgoing host connection still being made by its thread.
+    HostPending,
+    /// A host socket: bytes to its writer thread, the stream kept to shut it down.
+    Host {
+        tx: mpsc::Sender<Vec<u8>>,
+        stream: TcpStream,
+        /// Bytes read by the reader thread and not yet handled here.
+        unread: Arc<AtomicUsize>,
+    },
+}
+
+struct Conn {
+    id: ConnId,
+    peer: usize,
+    io: Io,
+    /// Bytes the session produced that the stack's send buffer did not take yet.
+    out: Vec<u8>,
+    /// The session has been told about this connection.
+    opened: bool,
+    /// The session asked to close it: close once `out` is written.
+    closing: bool,
+}
+
+struct PeerSlot {
+    cfg: BgpConfig,
+    peer: Peer,
+    iface: Option<IfIndex>,
+    /// Kept down by `import_limit_action = "disable"`.
+    disabled: bool,
+    /// Negotiated when Established, for `show bgp`.
+    established: Option<rr_bgp::session::Negotiated>,
+}
+
+pub(crate) struct Bgp {
+    shared: Arc<Shared>,
+    rib: Rib,
+    peers: Vec<PeerSlot>,
+    conns: Vec<Conn>,
+    listener: Option<TcpHandle>,
+    next_conn: ConnId,
+    fib_pending: Vec<(IpNet, Option<NextHop>)>,
+    last_publish: Instant,
+    buf: Vec<u8>,
+}
+
+fn bgp_family(f: Family) -> BgpFamily {
+    match f {
+        Family::Ipv4 => BgpFamily::Ipv4Unicast,
+        Family::Ipv6 => BgpFamily::Ipv6Unicast,
+    }
+}
+
+fn family_name(f: BgpFamily) -> &'static str {
+    match f {
+        BgpFamily::Ipv4Unicast => "ipv4",
+        BgpFamily::Ipv6Unicast => "ipv6",
+    }
+}
+
+fn policy(p: rr_config::Policy) -> rr_rib::Policy {
+    match p {
+        rr_config::Policy::Dn42 => rr_rib::Policy::Dn42,
+        rr_config::Policy::All => rr_rib::Policy::All,
+        rr_config::Policy::None => rr_rib::Policy::None,
+    }
+}
+
+fn limit_action(a: rr_config::LimitAction) -> rr_rib::LimitAction {
+    match a {
+        rr_config::LimitAction::Warn => rr_rib::LimitAction::Warn,
+        rr_config::LimitAction::Block => rr_rib::LimitAction::Block,
+        rr_config::LimitAction::Restart => rr_rib::LimitAction::Restart,
+        rr_config::LimitAction::Disable => rr_rib::LimitAction::Disable,
+    }
+}
+
+fn is_link_local(ip: IpAddr) -> bool {
+    matches!(ip, IpAddr::V6(v6) if v6.is_unicast_link_local())
+}
+
+impl Bgp {
+    /// The sessions of `config`, the route table with the node's static routes, and the
+    /// listeners: TCP 179 on the node's stack (when a session runs over a tunnel) and a
+    /// host port per passive host session (each with its accept thread).
+    pub fn new(
+        shared: Arc<Shared>,
+        config: &Config,
+        stack: &mut Stack,
+        now: Instant,
+    ) -> Result<Bgp, crate::shared::NodeError> {
+        let asn = config.router.asn.unwrap_or(0);
+        let router_id = config.router.router_id.unwrap_or(Ipv4Addr::UNSPECIFIED);
+        let mut rib = Rib::new(RibConfig {
+            local_asn: asn,
+            router_id,
+            announce: config.router.announce.clone(),
+        });
+        let statics: Vec<(IpNet, NextHop)> = shared.fib.load().routes();
+        rib.set_static(statics);
+        let mut peers = Vec::new();
+        for (n, b) in config.bgp.iter().enumerate() {
+            let iface = b
+                .interface
+                .as_deref()
+                .and_then(|name| config.interface(name))
+                .map(|(i, _)| i as IfIndex);
+            let session = SessionConfig {
+                local_asn: asn,
+                router_id,
+                remote_asn: b.remote_asn,
+                families: b.families.iter().copied().map(bgp_family).collect(),
+                extended_next_hop: b.extended_next_hop.unwrap_or(b.neighbor.is_ipv6()),
+                hold_time: b.hold_time.unwrap_or(DEFAULT_HOLD_TIME),
+                keepalive: b.keepalive,
+                connect_retry: b.connect_retry.unwrap_or(DEFAULT_CONNECT_RETRY),
+                passive: b.passive,
+            };
+            rib.add_peer(
+                n as PeerId,
+                PeerConfig {
+                    name: b.name.clone(),
+                    remote_asn: b.remote_asn,
+                    iface,
+                    import: policy(b.import),
+                    export: policy(b.export),
+                    import_limit: b.import_limit,
+                    limit_action: limit_action(b.import_limit_action),
+                },
+            );
+            peers.push(PeerSlot {
+                cfg: b.clone(),
+                peer: Peer::new(session, now),
+                iface,
+                disabled: false,
+                established: None,
+            });
+        }
+        let listener = if config.bgp.iter().any(|b| b.transport == Transport::Tunnel) {
+            let any = SocketAddr::from((Ipv6Addr::UNSPECIFIED, 179));
+            Some(
+                stack
+                    .tcp_listen(any, None)
+                    .map_err(crate::shared::NodeError::Stack)?,
+            )
+        } else {
+            None
+        };
+        for (n, b) in config.bgp.iter().enumerate() {
+            if b.transport == Transport::Host && b.passive {
+                let port = b.local_port.unwrap_or(179);
+                let ip: IpAddr = match (b.neighbor.is_loopback(), b.neighbor) {
+                    (true, IpAddr::V4(_)) => Ipv4Addr::LOCALHOST.into(),
+                    (true, IpAddr::V6(_)) => Ipv6Addr::LOCALHOST.into(),
+                    (false, IpAddr::V4(_)) => Ipv4Addr::UNSPECIFIED.into(),
+                    (false, IpAddr::V6(_)) => Ipv6Addr::UNSPECIFIED.into(),
+                };
+                let l = TcpListener::bind((ip, port)).map_err(|e| {
+                    crate::shared::NodeError::BgpListen {
+                        what: format!("BGP session {:?} (local_port {port})", b.name),
+                        source: e,
+                    }
+                })?;
+                spawn_accept(shared.clone(), n, l);
+            }
+        }
+        Ok(Bgp {
+            shared,
+            rib,
+            peers,
+            conns: Vec::new(),
+            listener,
+            next_conn: 1,
+            fib_pending: Vec::new(),
+            last_publish: now,
+            buf: vec![0u8; READ_CHUNK],
+        })
+    }
+
+    /// The earliest time `drive` must run again.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let mut t = self
+            .peers
+            .iter()
+            .filter_map(|p| p.peer.poll_timeout())
+            .min();
+        if !self.fib_pending.is_empty() {
+            let due = self.last_publish + FIB_PUBLISH_EVERY;
+            t = Some(t.map_or(due, |x| x.min(due)));
+        }
+        t
+    }
+
+    /// One pass: stack connections read and written, new connections accepted, timers,
+    /// events to the route table, exports to the sessions, the FIB published.
+    pub fn drive(&mut self, now: Instant, stack: &mut Stack) {
+        self.accept(now, stack);
+        self.stack_io(now, stack);
+        for p in &mut self.peers {
+            p.peer.handle_timeout(now);
+        }
+        self.process(now, stack);
+    }
+
+    /// A message from a host-socket thread.
+    pub fn host_msg(&mut self, now: Instant, msg: HostMsg, stack: &mut Stack) {
+        match msg {
+            HostMsg::Connected(id, result) => {
+                let Some(i) = self.conns.iter().position(|c| c.id == id) else {
+                    return;
+                };
+                let peer = self.conns[i].peer;
+                match result {
+                    Ok(stream) => match host_io(&self.shared, id, stream) {
+                        Ok(io) => {
+                            self.conns[i].io = io;
+                            self.conns[i].opened = true;
+                            let slot = &mut self.peers[peer];
+                            if !slot.peer.connection_opened(now, id, Direction::Outgoing) {
+                                self.close_conn(i, stack);
+                            }
+                        }
+                        Err(e) => {
+                            self.conns.remove(i);
+                            self.peers[peer]
+                                .peer
+                                .connection_failed(now, id, &e.to_string());
+                        }
+                    },
+                    Err(e) => {
+                        self.conns.remove(i);
+                        self.peers[peer]
+                            .peer
+                            .connection_failed(now, id, &e.to_string());
+                    }
+                }
+            }
+            HostMsg::Accepted(peer, stream) => {
+                let id = self.next_id();
+                match host_io(&self.shared, id, stream) {
+                    Ok(io) => {
+                        self.conns.push(Conn {
+                            id,
+                            peer,
+                            io,
+                            out: Vec::new(),
+                            opened: true,
+                            closing: false,
+                        });
+                        let ok = !self.peers[peer].disabled
+                            && self.peers[peer].peer.connection_opened(
+                                now,
+                                id,
+                                Direction::Incoming,
+                            );
+                        if !ok {
+                            let i = self.conns.len() - 1;
+                            self.close_conn(i, stack);
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot use an accepted BGP connection"),
+                }
+            }
+            HostMsg::Data(id, bytes) => {
+                if let Some(c) = self.conns.iter().find(|c| c.id == id) {
+                    if let Io::Host { unread, .. } = &c.io {
+                        unread.fetch_sub(bytes.len(), Ordering::Relaxed);
+                    }
+                    let peer = c.peer;
+                    self.peers[peer].peer.handle_bytes(now, id, &bytes);
+                }
+            }
+            HostMsg::Closed(id) => {
+                if let Some(i) = self.conns.iter().position(|c| c.id == id) {
+                    let c = self.conns.remove(i);
+                    if let Io::Host { stream, .. } = &c.io {
+                        let _ = stream.shutdown(Shutdown::Both);
+                    }
+                    self.peers[c.peer].peer.connection_closed(now, id);
+                }
+            }
+        }
+        self.process(now, stack);
+    }
+
+    fn next_id(&mut self) -> ConnId {
+        let id = self.next_conn;
+        self.next_conn += 1;
+        id
+    }
+
+    /// Incoming connections on the stack's port 179, matched to a session by the
+    /// neighbor's address (and tunnel, for link-local neighbors).
+    fn accept(&mut self, now: Instant, stack: &mut Stack) {
+        let Some(l) = self.listener else { return };
+        while let Some(h) = stack.tcp_accept(l) {
+            let from = stack.tcp_peer(h);
+            let found = from.and_then(|(addr, scope)| {
+                self.peers.iter().position(|p| {
+                    p.cfg.transport == Transport::Tunnel
+                        && p.cfg.neighbor == addr.ip()
+                        && (!is_link_local(addr.ip()) || scope == p.iface)
+                })
+            });
+            let Some(peer) = found else {
+                tracing::info!(from = ?from, "BGP connection from an unknown neighbor refused");
+                stack.tcp_abort(h);
+                stack.tcp_release(h);
+                continue;
+            };
+            let id = self.next_id();
+            self.conns.push(Conn {
+                id,
+                peer,
+                io: Io::Stack(h),
+                out: Vec::new(),
+                opened: true,
+                closing: false,
+            });
+            let _ = stack.tcp_set_nodelay(h, true);
+            let ok = !self.peers[peer].disabled
+                && self.peers[peer]
+                    .peer
+                    .connection_opened(now, id, Direction::Incoming);
+            if !ok {
+                let i = self.conns.len() - 1;
+                self.close_conn(i, stack);
+            }
+        }
+    }
+
+    /// Reads, writes and state changes of the stack connections.
+    fn stack_io(&mut self, now: Instant, stack: &mut Stack) {
+        let mut i = 0;
+        while i < self.conns.len() {
+            let Io::Stack(h) = self.conns[i].io else {
+                i += 1;
+                continue;
+            };
+            let id = self.conns[i].id;
+            let peer = self.conns[i].peer;
+            let state = stack.tcp_state(h);
+            if !self.conns[i].opened {
+                match state {
+                    TcpState::Connecting => {
+                        i += 1;
+                        continue;
+                    }
+                    TcpState::Established | TcpState::Closing => {
+                        self.conns[i].opened = true;
+                        let _ = stack.tcp_set_nodelay(h, true);
+                        if !self.peers[peer]
+                            .peer
+                            .connection_opened(now, id, Direction::Outgoing)
+                        {
+                            self.close_conn(i, stack);
+                            continue;
+                        }
+                    }
+                    _ => {
+                        stack.tcp_release(h);
+                        self.conns.remove(i);
+                        self.peers[peer].peer.connection_failed(
+                            now,
+                            id,
+                            "connection refused or timed out",
+                        );
+                        continue;
+                    }
+                }
+            }
+            // Read what there is.
+            let mut ended = false;
+            loop {
+                match stack.tcp_recv(h, &mut self.buf) {
+                    Ok(0) => break,
+                    Ok(n) => self.peers[peer].peer.handle_bytes(now, id, &self.buf[..n]),
+                    Err(_) => {
+                        ended = true;
+                        break;
+                    }
+                }
+            }
+            if !ended {
+                ended = matches!(stack.tcp_state(h), TcpState::Closed | TcpState::Closing);
+            }
+            // Write what waits.
+            let c = &mut self.conns[i];
+            if !c.out.is_empty() {
+                if let Ok(n) = stack.tcp_send(h, &c.out) {
+                    c.out.drain(..n);
+                }
+            }
+            if c.closing && c.out.is_empty() {
+                stack.tcp_close(h);
+                stack.tcp_release(h);
+                self.conns.remove(i);
+                continue;
+            }
+            if ended {
+                stack.tcp_close(h);
+                stack.tcp_release(h);
+                self.conns.remove(i);
+                self.peers[peer].peer.connection_closed(now, id);
+                continue;
+            }
+            i += 1;
+        }
+    }
+
+    /// Closes connection `i` now (what the session queued for it is sent first).
+    fn close_conn(&mut self, i: usize, stack: &mut Stack) {
+        let c = &mut self.conns[i];
+        match &c.io {
+            Io::Stack(h) => {
+                let h = *h;
+                if !c.out.is_empty() {
+                    let _ = stack.tcp_send(h, &c.out);
+                }
+                stack.tcp_close(h);
+                stack.tcp_release(h);
+            }
+            Io::Host { tx, stream, .. } => {
+                // An empty buffer tells the writer thread to shut the socket down
+                // after what it already has.
+                if tx.send(Vec::new()).is_err() {
+                    let _ = stream.shutdown(Shutdown::Both);
+                }
+            }
+            Io::HostPending => {}
+        }
+        self.conns.remove(i);
+    }
+
+    /// Drains the sessions (bytes, actions, events), runs the route table, exports.
+    fn process(&mut self, now: Instant, stack: &mut Stack) {
+        loop {
+            let mut busy = false;
+            for n in 0..self.peers.len() {
+                busy |= self.drain_peer(n, now, stack);
+            }
+            // Exports to established sessions.
+            if self.rib.has_exports() {
+                for n in 0..self.peers.len() {
+                    if self.peers[n].peer.state() == State::Established {
+                        for u in self.rib.take_exports(n as PeerId) {
+                            self.peers[n].peer.send_update(&u);
+                            busy = true;
+                        }
+                    }
+                }
+            }
+            if !busy {
+                break;
+            }
+        }
+        // Write what the sessions produced.
+        for c in &mut self.conns {
+            if let Io::Stack(h) = c.io {
+                if !c.out.is_empty() {
+                    if let Ok(n) = stack.tcp_send(h, &c.out) {
+                        c.out.drain(..n);
+                    }
+                }
+            }
+        }
+        self.fib_pending.extend(self.rib.take_fib_changes());
+        if !self.fib_pending.is_empty() && now >= self.last_publish + FIB_PUBLISH_EVERY {
+            self.publish(now);
+        }
+    }
+
+    /// Publishes the pending FIB changes now.
+    pub fn publish(&mut self, now: Instant) {
+        if self.fib_pending.is_empty() {
+            return;
+        }
+        if let Err(e) = self.shared.fib.apply(&self.fib_pending) {
+            tracing::error!(error = %e, "forwarding table");
+        }
+        self.fib_pending.clear();
+        self.last_publish = now;
+    }
+
+    /// Everything session `n` has to say; true if it said anything.
+    fn drain_peer(&mut self, n: usize, now: Instant, stack: &mut Stack) -> bool {
+        let mut busy = false;
+        while let Some((id, bytes)) = self.peers[n].peer.poll_transmit() {
+            busy = true;
+            let Some(c) = self.conns.iter_mut().find(|c| c.id == id) else {
+                continue;
+            };
+            match &c.io {
+                Io::Host { tx, .. } => {
+                    let _ = tx.send(bytes);
+                }
+                Io::Stack(_) => c.out.extend_from_slice(&bytes),
+                Io::HostPending => {}
+            }
+        }
+        while let Some(a) = self.peers[n].peer.poll_action() {
+            busy = true;
+            match a {
+                Action::Connect => self.connect(n, now, stack),
+                Action::Close(id) => {
+                    if let Some(i) = self.conns.iter().position(|c| c.id == id) {
+                        if matches!(self.conns[i].io, Io::Stack(_)) && !self.conns[i].out.is_empty()
+                        {
+                            self.conns[i].closing = true;
+                        } else {
+                            self.close_conn(i, stack);
+                        }
+                    }
+                }
+            }
+        }
+        while let Some(e) = self.peers[n].peer.poll_event() {
+            busy = true;
+            self.event(n, now, e);
+        }
+        busy
+    }
+
+    fn event(&mut self, n: usize, now: Instant, e: Event) {
+        let id = n as PeerId;
+        match e {
+            Event::Established(neg) => {
+                tracing::info!(session = %self.peers[n].cfg.name, "BGP session established");
+                let up = self.peer_up(n, &neg);
+                self.peers[n].established = Some(neg);
+                self.rib.peer_up(id, up);
+            }
+            Event::Update(u) => {
+                if let Some(why) = &u.treat_as_withdraw {
+                    tracing::warn!(session = %self.peers[n].cfg.name, %why, "UPDATE treated as withdraw (RFC 7606)");
+                }
+                if let rr_rib::ImportOutcome::LimitReached { family, action } =
+                    self.rib.import(id, &u)
+                {
+                    let name = self.peers[n].cfg.name.clone();
+                    let fam = family_name(family);
+                    match action {
+                        rr_rib::LimitAction::Restart => {
+                            tracing::warn!(session = %name, family = fam, "import limit reached: restarting the session");
+                            self.peers[n].peer.stop(now, "import limit reached");
+                            self.peers[n].peer.start(now);
+                        }
+                        rr_rib::LimitAction::Disable => {
+                            tracing::warn!(session = %name, family = fam, "import limit reached: session disabled");
+                            self.peers[n].disabled = true;
+                            self.peers[n].peer.stop(now, "import limit reached");
+                        }
+                        rr_rib::LimitAction::Warn | rr_rib::LimitAction::Block => {
+                            tracing::warn!(session = %name, family = fam, "import limit reached");
+                        }
+                    }
+                }
+            }
+            Event::RouteRefresh(f) => self.rib.refresh(id, f),
+            Event::Down { reason } => {
+                tracing::info!(session = %self.peers[n].cfg.name, %reason, "BGP session down");
+                self.peers[n].established = None;
+                self.rib.peer_down(id);
+            }
+            Event::StateChanged(s) => {
+                tracing::debug!(session = %self.peers[n].cfg.name, state = s.as_str(), "BGP state");
+                if s != State::Established {
+                    self.peers[n].established = None;
+                }
+            }
+        }
+    }
+
+    /// Our next hops toward session `n`: on a tunnel, our addresses on it (its
+    /// link-local; a global one only when the neighbor is global, since a link-local
+    /// neighbor like BIRD refuses a global next hop it cannot reach directly); else the
+    /// router's own addresses.
+    fn peer_up(&self, n: usize, neg: &rr_bgp::session::Negotiated) -> PeerUp {
+        let slot = &self.peers[n];
+        let local = &self.shared.local;
+        let iface = slot.iface.and_then(|i| local.ifaces.get(i as usize));
+        let v4_of = |addrs: &[IpAddr]| {
+            addrs.iter().find_map(|a| match a {
+                IpAddr::V4(v4) => Some(*v4),
+                IpAddr::V6(_) => None,
+            })
+        };
+        let v6_of = |addrs: &[IpAddr]| {
+            addrs.iter().find_map(|a| match a {
+                IpAddr::V6(v6) if !v6.is_unicast_link_local() => Some(*v6),
+                _ => None,
+            })
+        };
+        let next_hop_v4 = iface
+            .and_then(|i| v4_of(&i.addrs))
+            .or_else(|| v4_of(&local.router_addrs));
+        let next_hop_ll = iface.and_then(|i| i.link_local.first().copied());
+        let next_hop_v6 = if is_link_local(slot.cfg.neighbor) {
+            None
+        } else {
+            iface
+                .and_then(|i| v6_of(&i.addrs))
+                .or_else(|| v6_of(&local.router_addrs))
+        };
+        PeerUp {
+            families: neg.families.clone(),
+            extended_next_hop: neg.extended_next_hop,
+            next_hop_v4,
+            next_hop_v6,
+            next_hop_ll,
+        }
+    }
+
+    fn connect(&mut self, n: usize, now: Instant, stack: &mut Stack) {
+        // An attempt the session gave up on (its connect timeout) must not linger:
+        // smoltcp would retry its SYN for minutes.
+        let mut i = 0;
+        while i < self.conns.len() {
+            let c = &self.conns[i];
+            if c.peer == n && !c.opened {
+                if let Io::Stack(h) = c.io {
+                    stack.tcp_abort(h);
+                    stack.tcp_release(h);
+                    self.conns.remove(i);
+                    continue;
+                }
+            }
+            i += 1;
+        }
+        let id = self.next_id();
+        let slot = &mut self.peers[n];
+        if slot.disabled {
+            slot.peer
+                .connection_failed(now, id, "disabled by the import limit");
+            return;
+        }
+        let remote = SocketAddr::new(slot.cfg.neighbor, slot.cfg.port);
+        match slot.cfg.transport {
+            Transport::Tunnel => match stack.tcp_connect(now, remote, slot.iface, None) {
+                Ok(h) => self.conns.push(Conn {
+                    id,
+                    peer: n,
+                    io: Io::Stack(h),
+                    out: Vec::new(),
+                    opened: false,
+                    closing: false,
+                }),
+                Err(e) => slot.peer.connection_failed(now, id, &connect_error(&e)),
+            },
+            Transport::Host => {
+                self.conns.push(Conn {
+                    id,
+                    peer: n,
+                    io: Io::HostPending,
+                    out: Vec::new(),
+                    opened: false,
+                    closing: false,
+                });
+                let shared = self.shared.clone();
+                let spawned = std::thread::Builder::new()
+                    .name("bgp-connect".into())
+                    .spawn(move || {
+                        let r = TcpStream::connect_timeout(&remote, HOST_CONNECT_TIMEOUT);
+                        let _ = shared
+                            .control
+                            .send(ControlMsg::Host(HostMsg::Connected(id, r)));
+                    });
+                if let Err(e) = spawned {
+                    self.conns.pop();
+                    self.peers[n]
+                        .peer
+                        .connection_failed(now, id, &e.to_string());
+                }
+            }
+        }
+    }
+
+    /// `ctl show bgp`.
+    pub fn status(&self, now: Instant) -> rr_ctl::Response {
+        let sessions = self
+            .peers
+            .iter()
+            .enumerate()
+            .map(|(n, p)| {
+                let st = self.rib.stats(n as PeerId);
+                let neighbor = match (&p.cfg.transport, &p.cfg.interface) {
+                    (Transport::Host, _) => SocketAddr::new(p.cfg.neighbor, p.cfg.port).to_string(),
+                    (_, Some(i)) if is_link_local(p.cfg.neighbor) => {
+                        format!("{}%{i}", p.cfg.neighbor)
+                    }
+                    _ => p.cfg.neighbor.to_string(),
+                };
+                let neg = p.established.as_ref();
+                rr_ctl::BgpSessionStatus {
+                    name: p.cfg.name.clone(),
+                    neighbor,
+                    interface: p.cfg.interface.clone(),
+                    transport: match p.cfg.transport {
+                        Transport::Tunnel => "tunnel".into(),
+                        Transport::Host => "host".into(),
+                    },
+                    remote_asn: p.cfg.remote_asn,
+                    state: if p.disabled {
+                        "Disabled".into()
+                    } else {
+                        p.peer.state().as_str().into()
+                    },
+                    since_secs: now.saturating_duration_since(p.peer.since()).as_secs(),
+                    last_error: p.peer.last_error().map(str::to_string),
+                    remote_router_id: neg.map(|n| n.remote_router_id.to_string()),
+                    families: neg.map_or_else(Vec::new, |n| {
+                        n.families
+                            .iter()
+                            .map(|f| family_name(*f).to_string())
+                            .collect()
+                    }),
+                    extended_next_hop: neg.is_some_and(|n| n.extended_next_hop),
+                    hold_time: neg.map(|n| n.hold_time),
+                    keepalive: neg.map(|n| n.keepalive),
+                    imported: st.imported,
+                    imported_v4: st.imported_v4,
+                    imported_v6: st.imported_v6,
+                    filtered: st.filtered,
+                    exported: st.exported,
+                    import_limit: p.cfg.import_limit,
+                }
+            })
+            .collect();
+        let fib = self.shared.fib.load();
+        let st = fib.stats();
+        let (fib_v4, fib_v6) = (st.v4.routes, st.v6.routes);
+        rr_ctl::Response::Bgp {
+            sessions,
+            fib_v4: fib_v4 as u64,
+            fib_v6: fib_v6 as u64,
+        }
+    }
+
+    /// `ctl show routes [for ADDR] [all]`.
+    pub fn routes(&self, for_addr: Option<IpAddr>, all: bool) -> rr_ctl::Response {
+        let views = self.rib.routes(RouteFilter {
+            for_addr,
+            all,
+            prefix: None,
+        });
+        let routes = views.into_iter().map(|v| self.route_entry(v)).collect();
+        rr_ctl::Response::Routes { routes }
+    }
+
+    fn route_entry(&self, v: RouteView) -> rr_ctl::RouteEntry {
+        let peer = v
+            .peer
+            .and_then(|p| self.peers.get(p as usize))
+            .map(|p| p.cfg.name.clone());
+        let mut source = if peer.is_some() {
+            "bgp".to_string()
+        } else {
+            v.source.clone()
+        };
+        if source == "static"
+            && self.shared.route_sources.get(&v.prefix) == Some(&RouteSource::Connected)
+        {
+            source = "connected".into();
+        }
+        let bgp = peer.is_some() || source == "announce";
+        rr_ctl::RouteEntry {
+            prefix: v.prefix.to_string(),
+            interface: v
+                .iface
+                .map(|i| self.shared.iface_name(i))
+                .unwrap_or_default(),
+            gateway: v.gateway.map(|g| g.to_string()),
+            source,
+            peer,
+            best: v.best,
+            filtered: v.filtered,
+            as_path: bgp.then(|| v.as_path.clone()),
+            origin: bgp.then(|| v.origin.to_string()),
+            med: v.med,
+            local_pref: bgp.then_some(v.local_pref),
+            communities: v.communities,
+            large_communities: v.large_communities,
+        }
+    }
+
+    /// Closes every session (Cease) and the host sockets; routes stay where they are,
+    /// the process is ending.
+    pub fn shutdown(&mut self, now: Instant, stack: &mut Stack) {
+        for p in &mut self.peers {
+            p.peer.stop(now, "shutting down");
+        }
+        self.process(now, stack);
+        for c in &self.conns {
+            if let Io::Host { stream, .. } = &c.io {
+                let _ = stream.shutdown(Shutdown::Both);
+            }
+        }
+    }
+}
+
+fn connect_error(e: &StackError) -> String {
+    match e {
+        StackError::NoSourceAddress(_) => format!("{e} (give the tunnel or router an address)"),
+        _ => e.to_string(),
+    }
+}
+
+/// Reader and writer threads for a host connection.
+fn host_io(shared: &Arc<Shared>, id: ConnId, stream: TcpStream) -> std::io::Result<Io> {
+    let _ = stream.set_nodelay(true);
+    let mut reader = stream.try_clone()?;
+    let mut writer = stream.try_clone()?;
+    let (tx, rx) = mpsc::channel::<Vec<u8>>();
+    let s = shared.clone();
+    let unread = Arc::new(AtomicUsize::new(0));
+    let pending = unread.clone();
+    std::thread::Builder::new()
+        .name("bgp-host-rx".into())
+        .spawn(move || {
+            let mut buf = vec![0u8; READ_CHUNK];
+            loop {
+                match reader.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        while pending.load(Ordering::Relaxed) > HOST_UNREAD_LIMIT {
+                            if s.shutdown.load(Ordering::Relaxed) {
+                                return;
+                            }
+                            std::thread::sleep(Duration::from_micros(500));
+                        }
+                        pending.fetch_add(n, Ordering::Relaxed);
+                        let msg = ControlMsg::Host(HostMsg::Data(id, buf[..n].to_vec()));
+                        if s.control.send(msg).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+            let _ = s.control.send(ControlMsg::Host(HostMsg::Closed(id)));
+        })?;
+    std::thread::Builder::new()
+        .name("bgp-host-tx".into())
+        .spawn(move || {
+            for bytes in rx {
+                if bytes.is_empty() {
+                    break;
+                }
+                if writer.write_all(&bytes).is_err() {
+                    break;
+                }
+            }
+            let _ = writer.shutdown(Shutdown::Both);
+        })?;
+    Ok(Io::Host { tx, stream, unread })
+}
+
+/// The accept loop of a passive host session's listener; ends at shutdown.
+fn spawn_accept(shared: Arc<Shared>, peer: usize, l: TcpListener) {
+    let _ = l.set_nonblocking(true);
+    let spawned = std::thread::Builder::new()
+        .name("bgp-host-accept".into())
+        .spawn(move || loop {
+            if shared.shutdown.load(Ordering::Relaxed) {
+                return;
+            }
+            match l.accept() {
+                Ok((s, _)) => {
+                    let _ = s.set_nonblocking(false);
+                    if shared
+                        .control
+                        .send(ControlMsg::Host(HostMsg::Accepted(peer, s)))
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "cannot start the BGP listener thread");
+    }
+}
