@@ -32,8 +32,10 @@
 //! the ratios to the crypto bound and the CPU-normalised per-core rate are the figures to
 //! read.
 
+mod bgp;
 mod crypto;
 mod e2e;
+mod fib;
 mod gso;
 mod inproc;
 mod kernel;
@@ -56,6 +58,10 @@ struct Cli {
 enum Cmd {
     /// Forwarding throughput tunnel to tunnel, beside the ChaCha20-Poly1305 bound.
     Forward(ForwardArgs),
+    /// The forwarding table on a full Internet table, beside the prefix-trie crate.
+    Fib(fib::FibArgs),
+    /// A full BGP table from one peer into the FIB: time and peak memory, beside BIRD 2.
+    Bgp(bgp::BgpArgs),
 }
 
 #[derive(clap::Args)]
@@ -134,6 +140,8 @@ const GEN_BUFFER_BYTES: usize = 384 << 20;
 fn main() -> Result<()> {
     match Cli::parse().cmd {
         Cmd::Forward(a) => forward(a),
+        Cmd::Fib(a) => fib::run(a),
+        Cmd::Bgp(a) => bgp::run(a),
     }
 }
 
