@@ -31,8 +31,11 @@ use std::time::{Duration, Instant};
 const DEFAULT_CONNECT_RETRY: u16 = 5;
 /// Default hold time offered (BIRD's).
 const DEFAULT_HOLD_TIME: u16 = 240;
-/// The FIB is published at most this often while routes pour in.
+/// The FIB is published at most this often while routes pour in; and never more often
+/// than it leaves three times the cost of the last publication for the rest of the work
+/// (a full table arriving is then loaded in a few dozen batches, not thousands).
 const FIB_PUBLISH_EVERY: Duration = Duration::from_millis(10);
+const FIB_PUBLISH_COST_SHARE: u32 = 3;
 /// Bytes read from a stack connection per call.
 const READ_CHUNK: usize = 64 * 1024;
 /// A host connection's reader stops reading while this much is waiting for the
@@ -97,7 +100,8 @@ pub(crate) struct Bgp {
     listener: Option<TcpHandle>,
     next_conn: ConnId,
     fib_pending: Vec<(IpNet, Option<NextHop>)>,
-    last_publish: Instant,
+    /// Earliest time of the next FIB publication.
+    next_publish: Instant,
     buf: Vec<u8>,
 }
 
@@ -229,7 +233,7 @@ impl Bgp {
             listener,
             next_conn: 1,
             fib_pending: Vec::new(),
-            last_publish: now,
+            next_publish: now,
             buf: vec![0u8; READ_CHUNK],
         })
     }
@@ -242,7 +246,7 @@ impl Bgp {
             .filter_map(|p| p.peer.poll_timeout())
             .min();
         if !self.fib_pending.is_empty() {
-            let due = self.last_publish + FIB_PUBLISH_EVERY;
+            let due = self.next_publish;
             t = Some(t.map_or(due, |x| x.min(due)));
         }
         t
@@ -522,21 +526,23 @@ impl Bgp {
             }
         }
         self.fib_pending.extend(self.rib.take_fib_changes());
-        if !self.fib_pending.is_empty() && now >= self.last_publish + FIB_PUBLISH_EVERY {
+        if !self.fib_pending.is_empty() && now >= self.next_publish {
             self.publish(now);
         }
     }
 
     /// Publishes the pending FIB changes now.
-    pub fn publish(&mut self, now: Instant) {
+    fn publish(&mut self, now: Instant) {
         if self.fib_pending.is_empty() {
             return;
         }
+        let start = Instant::now();
         if let Err(e) = self.shared.fib.apply(&self.fib_pending) {
             tracing::error!(error = %e, "forwarding table");
         }
         self.fib_pending.clear();
-        self.last_publish = now;
+        let cost = start.elapsed();
+        self.next_publish = now.max(start) + FIB_PUBLISH_EVERY.max(cost * FIB_PUBLISH_COST_SHARE);
     }
 
     /// Everything session `n` has to say; true if it said anything.
