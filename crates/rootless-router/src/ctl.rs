@@ -125,7 +125,8 @@ pub fn request(socket: &Path, req: &Request, mut each: impl FnMut(&Response)) ->
     rr_ctl::write_line(&mut w, req)?;
     let mut r = BufReader::new(conn);
     loop {
-        let resp: Response = rr_ctl::read_line(&mut r, 16 << 20)?
+        // A full table's `show routes --json` is a few hundred MB on one line.
+        let resp: Response = rr_ctl::read_line(&mut r, 1 << 30)?
             .ok_or_else(|| anyhow::anyhow!("the node closed the connection without an answer"))?;
         if let Response::Error { message } = &resp {
             bail!("{message}");
