@@ -59,6 +59,32 @@ impl Hops {
         }
     }
 
+    /// An intern table whose index `i` is `list[i]` with `refs[i]` references (free when
+    /// 0): how a table is rebuilt around a trie that already names these indices.
+    pub(crate) fn with_refs(list: Vec<NextHop>, mut refs: Vec<usize>) -> Hops {
+        refs.resize(list.len(), 0);
+        let mut index = HashMap::new();
+        let mut free = Vec::new();
+        for (i, (nh, &r)) in list.iter().zip(&refs).enumerate() {
+            if r == 0 {
+                free.push(i as u32);
+            } else {
+                index.insert(*nh, i as u32);
+            }
+        }
+        Hops {
+            list,
+            refs,
+            index,
+            free,
+        }
+    }
+
+    /// Every index's next hop (free ones keep their last value).
+    pub(crate) fn list(&self) -> &[NextHop] {
+        &self.list
+    }
+
     #[inline]
     pub(crate) fn get(&self, i: u32) -> Option<NextHop> {
         self.list.get(i as usize).copied()

@@ -5,16 +5,19 @@
 //! optional gateway), and [`SharedFib`], the one table the control plane writes and the
 //! data plane reads without blocking. Each family is a 16-8-8 (IPv4) / 16-8-…-8 (IPv6)
 //! multibit trie with prefix expansion whose 4-byte slots hold an interned next-hop index
-//! and the matching route's length (module `trie`), beside the authoritative per-length
-//! route maps that updates consult (module `routes`). A lookup is one read of a 256 KiB
-//! root plus one read per trie node on the way (at most 2 for IPv4), independent of how
-//! many prefix lengths are in use; the data plane's per-packet call is
-//! [`Fib::lookup_nh_v4`] / [`Fib::lookup_nh_v6`], which skip rebuilding the matched prefix.
-//! On the RouteViews 2015 table (606k IPv4 + 27.7k IPv6) one copy takes 28 B per IPv4
-//! route and 56 B per IPv6 route, trie and maps together (`rr-bench fib` has the rest).
-//! [`SharedFib`] keeps two copies and publishes a batch of changes by applying it to the
-//! spare copy and swapping (left-right), so a batch costs about twice its own size rather
-//! than a copy of the table (a batch so big that a copy is cheaper is caught up by one).
+//! and the matching route's length (module `trie`). Beside the tries, the authoritative
+//! per-length route maps and the next-hop intern table (module `routes`, `hops`: the
+//! [`Table`]) decide what an update paints. A lookup is one read of a 256 KiB root plus
+//! one read per trie node on the way (at most 2 for IPv4), independent of how many prefix
+//! lengths are in use; the data plane's per-packet call is [`Fib::lookup_nh_v4`] /
+//! [`Fib::lookup_nh_v6`], which skip rebuilding the matched prefix.
+//!
+//! A standalone [`Fib`] owns its route maps. [`SharedFib`] keeps the only route maps on
+//! its writer's side and publishes trie-only `Fib` snapshots: two tries (left-right), one
+//! set of maps. A batch is applied to the maps and painted on the spare trie, which is
+//! first brought up to date by re-deciding every prefix the previous batch touched from
+//! the current maps ([`Fib`]'s `sync`), so a batch costs about twice its own size rather
+//! than a copy of the table. `rr-bench fib` has the figures.
 //!
 //! What it is not: a RIB. It holds exactly one next hop per prefix, no attributes, no
 //! route selection; the control plane decides and writes the result here.
@@ -63,64 +66,154 @@ pub enum FibError {
     },
 }
 
-/// One address family: the lookup trie and the authoritative routes, `N` address bytes.
+/// The authoritative side of a table: every route of both families in per-length maps,
+/// and the next-hop intern table whose indices the trie leaves hold. A standalone [`Fib`]
+/// owns one; a [`SharedFib`] keeps the only one on its writer's side.
 #[derive(Clone, Debug, Default)]
-struct Family<const N: usize> {
-    trie: Trie<N>,
-    routes: Routes<N>,
+pub(crate) struct Table {
+    v4: Routes<4>,
+    v6: Routes<16>,
+    hops: hops::Hops,
 }
 
-impl<const N: usize> Family<N> {
-    /// Sets `key/len` to next hop `hop`; the previous hop of exactly that route.
-    fn insert(&mut self, key: [u8; N], len: u8, hop: u32) -> Option<u32> {
-        let key = mask(key, len);
-        let old = self.routes.insert(key, len, hop);
-        if old != Some(hop) {
-            self.trie.paint(&key, len, leaf(len, hop));
+/// A prefix (host bits clear) that a write changed: where the other copy's trie is stale.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Touched {
+    V4([u8; 4], u8),
+    V6([u8; 16], u8),
+}
+
+/// The leaf `key/len` must paint its block with, according to `routes`: its own if the
+/// route exists, else the longest shorter route covering it (or [`EMPTY`]).
+fn decided<const N: usize>(routes: &Routes<N>, key: &[u8; N], len: u8) -> trie::Slot {
+    match routes.get(key, len) {
+        Some(hop) => leaf(len, hop),
+        None => routes
+            .covering(key, len)
+            .map_or(EMPTY, |(l, hop)| leaf(l, hop)),
+    }
+}
+
+impl Table {
+    /// The table a trie-only `fib` stands for: its visible routes (a route hidden under
+    /// longer ones everywhere is not in a trie, so it is lost), with the same hop indices.
+    fn rebuilt(fib: &Fib) -> Table {
+        let mut t = Table::default();
+        let mut refs = vec![0usize; fib.nh.len()];
+        for (key, len, hop) in fib.v4.visible() {
+            t.v4.insert(key, len, hop);
+            if let Some(r) = refs.get_mut(hop as usize) {
+                *r += 1;
+            }
         }
-        old
+        for (key, len, hop) in fib.v6.visible() {
+            t.v6.insert(key, len, hop);
+            if let Some(r) = refs.get_mut(hop as usize) {
+                *r += 1;
+            }
+        }
+        t.hops = hops::Hops::with_refs(fib.nh.clone(), refs);
+        t
     }
 
-    /// Removes exactly `key/len`; its hop. Its addresses fall back to the longest shorter
-    /// route covering it.
-    fn remove(&mut self, key: [u8; N], len: u8) -> Option<u32> {
-        let key = mask(key, len);
-        let old = self.routes.remove(&key, len)?;
-        let fallback = self
-            .routes
-            .covering(&key, len)
-            .map_or(EMPTY, |(l, hop)| leaf(l, hop));
-        self.trie.paint(&key, len, fallback);
-        Some(old)
-    }
-
-    /// The matched prefix length and hop index for address `a`.
-    #[inline]
-    fn lookup(&self, a: &[u8; N]) -> Option<(u8, u32)> {
-        leaf_parts(self.trie.lookup(a))
-    }
-
-    fn stats(&self) -> FamilyStats {
-        let t = self.trie.size();
-        FamilyStats {
-            routes: self.routes.len(),
-            dense_nodes: t.dense,
-            run_nodes: t.runs,
-            trie_bytes: t.bytes,
-            map_bytes: self.routes.bytes(),
+    fn counts(&self) -> Counts {
+        Counts {
+            v4: self.v4.len(),
+            v6: self.v6.len(),
+            hops: self.hops.len(),
         }
     }
+
+    fn get(&self, prefix: &IpNet) -> Option<NextHop> {
+        let hop = match prefix {
+            IpNet::V4(p) => self
+                .v4
+                .get(&mask(p.addr().octets(), p.prefix_len()), p.prefix_len()),
+            IpNet::V6(p) => self
+                .v6
+                .get(&mask(p.addr().octets(), p.prefix_len()), p.prefix_len()),
+        }?;
+        self.hops.get(hop)
+    }
+
+    fn routes(&self) -> Vec<(IpNet, NextHop)> {
+        routes_of(
+            self.v4.iter(),
+            self.v6.iter(),
+            |h| self.hops.get(h),
+            self.v4.len() + self.v6.len(),
+        )
+    }
+
+    fn bytes(&self) -> (usize, usize, usize) {
+        (self.v4.bytes(), self.v6.bytes(), self.hops.bytes())
+    }
+}
+
+/// Both families' routes as prefixes, IPv4 first, each sorted by prefix.
+fn routes_of(
+    v4: impl Iterator<Item = ([u8; 4], u8, u32)>,
+    v6: impl Iterator<Item = ([u8; 16], u8, u32)>,
+    hop: impl Fn(u32) -> Option<NextHop>,
+    size: usize,
+) -> Vec<(IpNet, NextHop)> {
+    let mut out = Vec::with_capacity(size);
+    out.extend(v4.filter_map(|(k, l, h)| {
+        let p = Ipv4Net::new(Ipv4Addr::from(k), l).ok()?;
+        Some((IpNet::V4(p), hop(h)?))
+    }));
+    let n4 = out.len();
+    out.extend(v6.filter_map(|(k, l, h)| {
+        let p = Ipv6Net::new(Ipv6Addr::from(k), l).ok()?;
+        Some((IpNet::V6(p), hop(h)?))
+    }));
+    let (a, b) = out.split_at_mut(n4);
+    a.sort_unstable_by_key(|(p, _)| *p);
+    b.sort_unstable_by_key(|(p, _)| *p);
+    out
+}
+
+/// Routes per family and distinct next hops: kept in every copy so that a snapshot
+/// without the route maps still answers [`Fib::len`] and [`Fib::stats`].
+#[derive(Clone, Copy, Debug, Default)]
+struct Counts {
+    v4: usize,
+    v6: usize,
+    hops: usize,
 }
 
 /// A longest-prefix-match table over IPv4 and IPv6.
-#[derive(Default)]
+///
+/// Built with [`Fib::new`] it holds its tries and its authoritative route maps. A
+/// snapshot published by [`SharedFib`] holds only the tries and the next-hop values
+/// (the writer keeps the maps): its lookups, [`len`](Self::len) and
+/// [`stats`](Self::stats) are exact, but [`routes`](Self::routes) and
+/// [`get`](Self::get) can only see what the trie shows (see there), so use
+/// [`SharedFib::routes`] and [`SharedFib::get`] for the authoritative answer.
 pub struct Fib {
-    v4: Family<4>,
-    v6: Family<16>,
-    hops: hops::Hops,
-    /// While [`SharedFib`] writes through this copy: the changes made, to replay on the
-    /// other copy. `None` otherwise (and in clones).
-    journal: Option<Vec<Change>>,
+    v4: Trie<4>,
+    v6: Trie<16>,
+    /// Interned next hops by the index the trie leaves hold.
+    nh: Vec<NextHop>,
+    counts: Counts,
+    /// The route maps and intern table: `None` in a [`SharedFib`]'s snapshots.
+    table: Option<Box<Table>>,
+    /// While [`SharedFib`] writes through this copy: the prefixes changed, to bring the
+    /// other copy up to date. `None` otherwise (and in clones).
+    journal: Option<Vec<Touched>>,
+}
+
+impl Default for Fib {
+    fn default() -> Self {
+        Fib {
+            v4: Trie::default(),
+            v6: Trie::default(),
+            nh: Vec::new(),
+            counts: Counts::default(),
+            table: Some(Box::default()),
+            journal: None,
+        }
+    }
 }
 
 impl Clone for Fib {
@@ -128,7 +221,9 @@ impl Clone for Fib {
         Fib {
             v4: self.v4.clone(),
             v6: self.v6.clone(),
-            hops: self.hops.clone(),
+            nh: self.nh.clone(),
+            counts: self.counts,
+            table: self.table.clone(),
             journal: None,
         }
     }
@@ -137,9 +232,10 @@ impl Clone for Fib {
 impl std::fmt::Debug for Fib {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Fib")
-            .field("v4_routes", &self.v4.routes.len())
-            .field("v6_routes", &self.v6.routes.len())
-            .field("next_hops", &self.hops.len())
+            .field("v4_routes", &self.counts.v4)
+            .field("v6_routes", &self.counts.v6)
+            .field("next_hops", &self.counts.hops)
+            .field("route_maps", &self.table.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -155,7 +251,8 @@ pub struct FamilyStats {
     pub run_nodes: usize,
     /// Bytes of the lookup trie: root, node arenas (by capacity) and free lists.
     pub trie_bytes: usize,
-    /// Estimated bytes of the authoritative per-length route maps (by capacity).
+    /// Estimated bytes of the authoritative per-length route maps (by capacity); 0 in a
+    /// [`SharedFib`] snapshot, which has none.
     pub map_bytes: usize,
 }
 
@@ -170,15 +267,16 @@ impl FamilyStats {
     }
 }
 
-/// Sizes of a [`Fib`]'s structures: what one copy costs in memory (a [`SharedFib`] keeps
-/// two once written to).
+/// Sizes of a [`Fib`]'s structures: one trie per family and, for a standalone `Fib` or
+/// [`SharedFib::stats`], the route maps (a [`SharedFib`] keeps a second trie per family
+/// once written to, and one set of maps).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FibStats {
     pub v4: FamilyStats,
     pub v6: FamilyStats,
     /// Distinct next hops in use.
     pub next_hops: usize,
-    /// Bytes of the next-hop intern table.
+    /// Bytes of the next-hop values and (where counted) the intern table.
     pub next_hop_bytes: usize,
 }
 
@@ -193,6 +291,18 @@ impl FibStats {
     }
 }
 
+/// Sets interned next hop `hop` to `nh` in a copy's list of values.
+fn set_hop(list: &mut Vec<NextHop>, hop: u32, nh: NextHop) {
+    let i = hop as usize;
+    match list.get_mut(i) {
+        Some(x) => *x = nh,
+        None => {
+            // Indices are handed out densely, so this only ever appends `i`.
+            list.resize(i + 1, nh);
+        }
+    }
+}
+
 impl Fib {
     /// How many distinct next hops can be in use at once.
     pub const MAX_NEXT_HOPS: usize = trie::MAX_HOPS;
@@ -200,6 +310,21 @@ impl Fib {
     /// An empty table.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The route maps, rebuilt from the tries if this is a copy of a [`SharedFib`]
+    /// snapshot (see [`Table::rebuilt`]).
+    fn table_mut(&mut self) -> &mut Table {
+        if self.table.is_none() {
+            self.table = Some(Box::new(Table::rebuilt(self)));
+        }
+        self.table.get_or_insert_with(Box::default)
+    }
+
+    /// Takes the route maps out (rebuilding them if absent): what [`SharedFib`] keeps.
+    pub(crate) fn take_table(&mut self) -> Box<Table> {
+        self.table_mut();
+        self.table.take().unwrap_or_default()
     }
 
     /// Adds or replaces the route for `prefix` (host bits are ignored); returns the old next hop.
@@ -216,36 +341,88 @@ impl Fib {
 
     /// Adds or replaces the route for `prefix` (host bits are ignored); returns the old
     /// next hop, or an error (and no change) if `nh` cannot be interned.
+    ///
+    /// On a copy of a [`SharedFib`] snapshot the route maps are first rebuilt from the
+    /// trie (routes hidden under longer ones everywhere are lost).
     pub fn try_insert(&mut self, prefix: IpNet, nh: NextHop) -> Result<Option<NextHop>, FibError> {
-        let hop = self.hops.acquire(nh)?;
-        let old = match prefix {
-            IpNet::V4(p) => self.v4.insert(p.addr().octets(), p.prefix_len(), hop),
-            IpNet::V6(p) => self.v6.insert(p.addr().octets(), p.prefix_len(), hop),
+        self.table_mut();
+        let Fib {
+            v4,
+            v6,
+            nh: values,
+            counts,
+            table,
+            journal,
+        } = self;
+        let Some(t) = table.as_deref_mut() else {
+            return Ok(None);
         };
-        let old_nh = old.and_then(|h| self.hops.get(h));
+        let hop = t.hops.acquire(nh)?;
+        set_hop(values, hop, nh);
+        let (old, touched) = match prefix {
+            IpNet::V4(p) => {
+                let (key, len) = (mask(p.addr().octets(), p.prefix_len()), p.prefix_len());
+                let old = t.v4.insert(key, len, hop);
+                if old != Some(hop) {
+                    v4.paint(&key, len, leaf(len, hop));
+                }
+                (old, Touched::V4(key, len))
+            }
+            IpNet::V6(p) => {
+                let (key, len) = (mask(p.addr().octets(), p.prefix_len()), p.prefix_len());
+                let old = t.v6.insert(key, len, hop);
+                if old != Some(hop) {
+                    v6.paint(&key, len, leaf(len, hop));
+                }
+                (old, Touched::V6(key, len))
+            }
+        };
+        let old_nh = old.and_then(|h| t.hops.get(h));
         if let Some(h) = old {
             // When it is `hop` itself, this drops the reference just taken.
-            self.hops.release(h);
+            t.hops.release(h);
         }
         if old != Some(hop) {
-            if let Some(j) = &mut self.journal {
-                j.push((prefix.trunc(), Some(nh)));
+            if let Some(j) = journal {
+                j.push(touched);
             }
         }
+        *counts = t.counts();
         Ok(old_nh)
     }
 
     /// Removes the route for exactly `prefix`; returns its next hop.
     pub fn remove(&mut self, prefix: &IpNet) -> Option<NextHop> {
-        let old = match prefix {
-            IpNet::V4(p) => self.v4.remove(p.addr().octets(), p.prefix_len()),
-            IpNet::V6(p) => self.v6.remove(p.addr().octets(), p.prefix_len()),
-        }?;
-        let nh = self.hops.get(old);
-        self.hops.release(old);
-        if let Some(j) = &mut self.journal {
-            j.push((prefix.trunc(), None));
+        self.table_mut();
+        let Fib {
+            v4,
+            v6,
+            counts,
+            table,
+            journal,
+            ..
+        } = self;
+        let t = table.as_deref_mut()?;
+        let (old, touched) = match prefix {
+            IpNet::V4(p) => {
+                let (key, len) = (mask(p.addr().octets(), p.prefix_len()), p.prefix_len());
+                let old = t.v4.remove(&key, len)?;
+                v4.paint(&key, len, decided(&t.v4, &key, len));
+                (old, Touched::V4(key, len))
+            }
+            IpNet::V6(p) => {
+                let (key, len) = (mask(p.addr().octets(), p.prefix_len()), p.prefix_len());
+                let old = t.v6.remove(&key, len)?;
+                v6.paint(&key, len, decided(&t.v6, &key, len));
+                (old, Touched::V6(key, len))
+            }
+        };
+        let nh = t.hops.get(old);
+        t.hops.release(old);
+        if let Some(j) = journal {
+            j.push(touched);
         }
+        *counts = t.counts();
         nh
     }
 
@@ -271,6 +448,32 @@ impl Fib {
         }
     }
 
+    /// Brings this copy's tries up to `table` where they may differ from it: every prefix
+    /// in `touched` is painted with what `table` decides for it now (its own leaf if the
+    /// route exists, else its covering route's). The tries must have been exact for some
+    /// earlier state of `table` that differs from the current one only in `touched`.
+    ///
+    /// Why that is exact, address by address: a paint of `p` only overwrites slots whose
+    /// route is no longer than `p`, and writes either `p` itself (present now) or the
+    /// longest current route shorter than `p` covering it. A stale slot is the leaf of a
+    /// route `r` of the earlier state whose prefix is in `touched`; painting `r` replaces
+    /// it unless a longer leaf is there, and a longer leaf written by this pass is either
+    /// a current route or the current best among routes shorter than a touched prefix.
+    /// A current route longer than everything stale ends as the slot's value whether it
+    /// was painted (present) or kept (no touched prefix of its length or longer covers
+    /// it, so nothing overwrites it). Order does not matter, repeats do no harm.
+    pub(crate) fn sync(&mut self, table: &Table, touched: &[Touched]) {
+        for t in touched {
+            match t {
+                Touched::V4(key, len) => self.v4.paint(key, *len, decided(&table.v4, key, *len)),
+                Touched::V6(key, len) => self.v6.paint(key, *len, decided(&table.v6, key, *len)),
+            }
+        }
+        self.nh.clear();
+        self.nh.extend_from_slice(table.hops.list());
+        self.counts = table.counts();
+    }
+
     /// The most specific route covering `addr`, with the prefix that matched.
     #[inline]
     pub fn lookup(&self, addr: IpAddr) -> Option<(IpNet, NextHop)> {
@@ -283,17 +486,17 @@ impl Fib {
     /// The most specific IPv4 route covering `addr`, with the prefix that matched.
     #[inline]
     pub fn lookup_v4(&self, addr: Ipv4Addr) -> Option<(Ipv4Net, NextHop)> {
-        let (len, hop) = self.v4.lookup(&addr.octets())?;
+        let (len, hop) = leaf_parts(self.v4.lookup(&addr.octets()))?;
         let net = Ipv4Net::new(addr, len).ok()?.trunc();
-        Some((net, self.hops.get(hop)?))
+        Some((net, *self.nh.get(hop as usize)?))
     }
 
     /// The most specific IPv6 route covering `addr`, with the prefix that matched.
     #[inline]
     pub fn lookup_v6(&self, addr: Ipv6Addr) -> Option<(Ipv6Net, NextHop)> {
-        let (len, hop) = self.v6.lookup(&addr.octets())?;
+        let (len, hop) = leaf_parts(self.v6.lookup(&addr.octets()))?;
         let net = Ipv6Net::new(addr, len).ok()?.trunc();
-        Some((net, self.hops.get(hop)?))
+        Some((net, *self.nh.get(hop as usize)?))
     }
 
     /// The next hop for `addr`: the data plane's per-packet lookup.
@@ -308,35 +511,33 @@ impl Fib {
     /// The next hop for IPv4 `addr`, without building the matched prefix.
     #[inline]
     pub fn lookup_nh_v4(&self, addr: Ipv4Addr) -> Option<NextHop> {
-        let (_, hop) = self.v4.lookup(&addr.octets())?;
-        self.hops.get(hop)
+        let (_, hop) = leaf_parts(self.v4.lookup(&addr.octets()))?;
+        self.nh.get(hop as usize).copied()
     }
 
     /// The next hop for IPv6 `addr`, without building the matched prefix.
     #[inline]
     pub fn lookup_nh_v6(&self, addr: Ipv6Addr) -> Option<NextHop> {
-        let (_, hop) = self.v6.lookup(&addr.octets())?;
-        self.hops.get(hop)
+        let (_, hop) = leaf_parts(self.v6.lookup(&addr.octets()))?;
+        self.nh.get(hop as usize).copied()
     }
 
     /// The route for exactly `prefix` (host bits ignored), if installed.
+    ///
+    /// On a [`SharedFib`] snapshot (no route maps) this reads the trie at the prefix's
+    /// first address, so a route that longer ones hide there is not found: ask
+    /// [`SharedFib::get`] instead.
     pub fn get(&self, prefix: &IpNet) -> Option<NextHop> {
-        let hop = match prefix {
-            IpNet::V4(p) => self
-                .v4
-                .routes
-                .get(&mask(p.addr().octets(), p.prefix_len()), p.prefix_len()),
-            IpNet::V6(p) => self
-                .v6
-                .routes
-                .get(&mask(p.addr().octets(), p.prefix_len()), p.prefix_len()),
-        }?;
-        self.hops.get(hop)
+        if let Some(t) = &self.table {
+            return t.get(prefix);
+        }
+        let (p, nh) = self.lookup(prefix.network())?;
+        (p.prefix_len() == prefix.prefix_len()).then_some(nh)
     }
 
     /// Number of routes, both families.
     pub fn len(&self) -> usize {
-        self.v4.routes.len() + self.v6.routes.len()
+        self.counts.v4 + self.counts.v6
     }
 
     /// True when there is no route at all.
@@ -345,38 +546,40 @@ impl Fib {
     }
 
     /// All routes, IPv4 first, each family sorted by prefix.
+    ///
+    /// On a [`SharedFib`] snapshot (no route maps) these are the routes its trie shows:
+    /// a route that longer routes hide at every one of its addresses is missing. Ask
+    /// [`SharedFib::routes`] for the authoritative list.
     pub fn routes(&self) -> Vec<(IpNet, NextHop)> {
-        let mut v4: Vec<_> = self
-            .v4
-            .routes
-            .iter()
-            .filter_map(|(k, l, hop)| {
-                let p = Ipv4Net::new(Ipv4Addr::from(k), l).ok()?;
-                Some((IpNet::V4(p), self.hops.get(hop)?))
-            })
-            .collect();
-        let mut v6: Vec<_> = self
-            .v6
-            .routes
-            .iter()
-            .filter_map(|(k, l, hop)| {
-                let p = Ipv6Net::new(Ipv6Addr::from(k), l).ok()?;
-                Some((IpNet::V6(p), self.hops.get(hop)?))
-            })
-            .collect();
-        v4.sort_unstable_by_key(|(p, _)| *p);
-        v6.sort_unstable_by_key(|(p, _)| *p);
-        v4.extend(v6);
-        v4
+        if let Some(t) = &self.table {
+            return t.routes();
+        }
+        let v4 = self.v4.visible();
+        let v6 = self.v6.visible();
+        let size = v4.len() + v6.len();
+        routes_of(
+            v4.into_iter(),
+            v6.into_iter(),
+            |h| self.nh.get(h as usize).copied(),
+            size,
+        )
     }
 
     /// Sizes of the structures, per family.
     pub fn stats(&self) -> FibStats {
+        let (m4, m6, mh) = self.table.as_ref().map_or((0, 0, 0), |t| t.bytes());
+        let family = |t: trie::TrieSize, routes: usize, map_bytes: usize| FamilyStats {
+            routes,
+            dense_nodes: t.dense,
+            run_nodes: t.runs,
+            trie_bytes: t.bytes,
+            map_bytes,
+        };
         FibStats {
-            v4: self.v4.stats(),
-            v6: self.v6.stats(),
-            next_hops: self.hops.len(),
-            next_hop_bytes: self.hops.bytes(),
+            v4: family(self.v4.size(), self.counts.v4, m4),
+            v6: family(self.v6.size(), self.counts.v6, m6),
+            next_hops: self.counts.hops,
+            next_hop_bytes: self.nh.capacity() * std::mem::size_of::<NextHop>() + mh,
         }
     }
 }

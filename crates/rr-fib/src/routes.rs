@@ -6,7 +6,7 @@
 //! one covering it, one probe per populated shorter length), and the list of routes.
 //! Keys are only as many address bytes as the length needs, so entries are 8 bytes for
 //! IPv4 and 8, 12 or 20 bytes for IPv6 (up to /32, /64, /128) before the hash table's
-//! overhead.
+//! overhead, and a key hashes as one or two integers (one multiply-xorshift round each).
 //!
 //! What it is not: on the lookup path. The data plane only reads the trie.
 
@@ -42,6 +42,22 @@ pub(crate) struct PrefixHasher {
 }
 
 impl Hasher for PrefixHasher {
+    #[inline]
+    fn write_u32(&mut self, x: u32) {
+        self.state = mix(self.state ^ u64::from(x));
+    }
+
+    #[inline]
+    fn write_u64(&mut self, x: u64) {
+        self.state = mix(self.state ^ x);
+    }
+
+    #[inline]
+    fn write_u128(&mut self, x: u128) {
+        self.write_u64(x as u64);
+        self.write_u64((x >> 64) as u64);
+    }
+
     fn write(&mut self, bytes: &[u8]) {
         for chunk in bytes.chunks(8) {
             let mut word = [0u8; 8];
@@ -50,8 +66,8 @@ impl Hasher for PrefixHasher {
         }
     }
 
-    fn write_usize(&mut self, _len: usize) {
-        // Only ever the length prefix of a fixed-size key: nothing to mix in.
+    fn write_usize(&mut self, x: usize) {
+        self.write_u64(x as u64);
     }
 
     fn finish(&self) -> u64 {
@@ -77,7 +93,30 @@ pub(crate) fn mask<const N: usize>(mut key: [u8; N], len: u8) -> [u8; N] {
     key
 }
 
-type Map<const K: usize> = HashMap<[u8; K], u32, PrefixHash>;
+/// `K` leading address bytes, hashed as one integer (two for 16 bytes) rather than
+/// through the byte-slice path (a length word, then byte chunks).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Key<const K: usize>([u8; K]);
+
+impl<const K: usize> std::hash::Hash for Key<K> {
+    #[inline]
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        match &self.0[..] {
+            [a, b, c, d] => state.write_u32(u32::from_be_bytes([*a, *b, *c, *d])),
+            bytes => {
+                for chunk in bytes.chunks(8) {
+                    let mut word = [0u8; 8];
+                    for (w, b) in word.iter_mut().zip(chunk) {
+                        *w = *b;
+                    }
+                    state.write_u64(u64::from_be_bytes(word));
+                }
+            }
+        }
+    }
+}
+
+type Map<const K: usize> = HashMap<Key<K>, u32, PrefixHash>;
 
 /// The routes of one length, keyed by as few leading address bytes as that length needs
 /// (the rest are zero): 4 up to /32, 8 up to /64, else 16. A real IPv6 table is mostly
@@ -92,6 +131,18 @@ enum LenMap {
 /// The first `K` bytes of `key`.
 fn head<const K: usize>(key: &[u8]) -> Option<[u8; K]> {
     key.get(..K)?.try_into().ok()
+}
+
+fn k4(key: &[u8]) -> Option<Key<4>> {
+    head(key).map(Key)
+}
+
+fn k8(key: &[u8]) -> Option<Key<8>> {
+    head(key).map(Key)
+}
+
+fn k16(key: &[u8]) -> Option<Key<16>> {
+    head(key).map(Key)
 }
 
 /// `head` zero-extended to `N` bytes.
@@ -114,26 +165,26 @@ impl LenMap {
 
     fn get(&self, key: &[u8]) -> Option<u32> {
         match self {
-            LenMap::B4(m) => m.get(&head(key)?),
-            LenMap::B8(m) => m.get(&head(key)?),
-            LenMap::B16(m) => m.get(&head(key)?),
+            LenMap::B4(m) => m.get(&k4(key)?),
+            LenMap::B8(m) => m.get(&k8(key)?),
+            LenMap::B16(m) => m.get(&k16(key)?),
         }
         .copied()
     }
 
     fn insert(&mut self, key: &[u8], hop: u32) -> Option<u32> {
         match self {
-            LenMap::B4(m) => m.insert(head(key)?, hop),
-            LenMap::B8(m) => m.insert(head(key)?, hop),
-            LenMap::B16(m) => m.insert(head(key)?, hop),
+            LenMap::B4(m) => m.insert(k4(key)?, hop),
+            LenMap::B8(m) => m.insert(k8(key)?, hop),
+            LenMap::B16(m) => m.insert(k16(key)?, hop),
         }
     }
 
     fn remove(&mut self, key: &[u8]) -> Option<u32> {
         let old = match self {
-            LenMap::B4(m) => m.remove(&head(key)?),
-            LenMap::B8(m) => m.remove(&head(key)?),
-            LenMap::B16(m) => m.remove(&head(key)?),
+            LenMap::B4(m) => m.remove(&k4(key)?),
+            LenMap::B8(m) => m.remove(&k8(key)?),
+            LenMap::B16(m) => m.remove(&k16(key)?),
         };
         if old.is_some() && self.is_empty() {
             // A length emptied by a withdrawn table gives its memory back.
@@ -157,9 +208,9 @@ impl LenMap {
     /// Every entry as `N` address bytes and hop.
     fn entries<const N: usize>(&self) -> Vec<([u8; N], u32)> {
         match self {
-            LenMap::B4(m) => m.iter().map(|(k, h)| (widen(k), *h)).collect(),
-            LenMap::B8(m) => m.iter().map(|(k, h)| (widen(k), *h)).collect(),
-            LenMap::B16(m) => m.iter().map(|(k, h)| (widen(k), *h)).collect(),
+            LenMap::B4(m) => m.iter().map(|(k, h)| (widen(&k.0), *h)).collect(),
+            LenMap::B8(m) => m.iter().map(|(k, h)| (widen(&k.0), *h)).collect(),
+            LenMap::B16(m) => m.iter().map(|(k, h)| (widen(&k.0), *h)).collect(),
         }
     }
 
@@ -168,9 +219,9 @@ impl LenMap {
     /// control bytes.
     fn bytes(&self) -> usize {
         let (capacity, entry) = match self {
-            LenMap::B4(m) => (m.capacity(), std::mem::size_of::<([u8; 4], u32)>()),
-            LenMap::B8(m) => (m.capacity(), std::mem::size_of::<([u8; 8], u32)>()),
-            LenMap::B16(m) => (m.capacity(), std::mem::size_of::<([u8; 16], u32)>()),
+            LenMap::B4(m) => (m.capacity(), std::mem::size_of::<(Key<4>, u32)>()),
+            LenMap::B8(m) => (m.capacity(), std::mem::size_of::<(Key<8>, u32)>()),
+            LenMap::B16(m) => (m.capacity(), std::mem::size_of::<(Key<16>, u32)>()),
         };
         let buckets = match capacity {
             0 => return 0,

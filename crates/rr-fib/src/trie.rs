@@ -682,6 +682,57 @@ impl<const N: usize> Trie<N> {
         }
     }
 
+    /// Every route that some address still matches, as (key with host bits clear,
+    /// length, hop index), sorted and without repeats. A route all of whose addresses
+    /// match longer routes leaves no slot and is not listed: only the caller's route maps
+    /// know it.
+    pub(crate) fn visible(&self) -> Vec<([u8; N], u8, u32)> {
+        let mut out = Vec::new();
+        for (i, &s) in self.root.iter().enumerate() {
+            let mut key = [0u8; N];
+            for (k, b) in key.iter_mut().zip((i as u16).to_be_bytes()) {
+                *k = b;
+            }
+            self.walk(s, key, 2, &mut out);
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// Adds the routes of slot `s`, whose block starts at `key`, to `out`; `byte` is the
+    /// key byte a node below `s` is indexed by.
+    fn walk(&self, s: Slot, key: [u8; N], byte: usize, out: &mut Vec<([u8; N], u8, u32)>) {
+        if s & CHILD == 0 {
+            if let Some((len, hop)) = leaf_parts(s) {
+                let route = (crate::routes::mask(key, len), len, hop);
+                if out.last() != Some(&route) {
+                    out.push(route);
+                }
+            }
+            return;
+        }
+        let i = (s & INDEX) as usize;
+        let slots = if (s & KIND) >> KIND_SHIFT == DENSE {
+            match self.nodes.dense.items.get(i) {
+                Some(n) => n.slots,
+                None => return,
+            }
+        } else {
+            match self.nodes.list(s) {
+                Some(list) => list.expand(),
+                None => return,
+            }
+        };
+        for (b, &child) in slots.iter().enumerate() {
+            let mut k = key;
+            if let Some(x) = k.get_mut(byte) {
+                *x = b as u8;
+            }
+            self.walk(child, k, byte + 1, out);
+        }
+    }
+
     pub(crate) fn size(&self) -> TrieSize {
         let n = &self.nodes;
         TrieSize {

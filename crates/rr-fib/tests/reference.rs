@@ -256,7 +256,18 @@ fn batches_equal_the_same_changes_one_by_one() {
             }
         }
         let published = shared.load();
-        assert_eq!(published.routes(), single.routes(), "round {round}");
+        let want = single.routes();
+        assert_eq!(shared.routes(), want, "round {round}");
+        assert_eq!(published.len(), single.len(), "round {round}");
+        // The snapshot has no route maps: it lists the routes its trie shows, a subset.
+        let shown = published.routes();
+        assert!(
+            shown.iter().all(|r| want.contains(r)),
+            "round {round}: a snapshot shows only real routes"
+        );
+        for (p, hop) in want.iter().take(20) {
+            assert_eq!(shared.get(p), Some(*hop), "round {round}: get {p}");
+        }
         assert_eq!(batched.routes(), single.routes(), "round {round}");
         for _ in 0..200 {
             let a = addr(&mut rng);
@@ -293,6 +304,99 @@ fn batches_equal_the_same_changes_one_by_one() {
         let changes = batch(&mut rng, &mut known, 50);
         shared.apply(&changes).unwrap();
         single.apply(&changes).unwrap();
-        assert_eq!(shared.load().routes(), single.routes());
+        assert_eq!(shared.routes(), single.routes());
     }
+}
+
+/// The spare trie is brought up to date by re-deciding each touched prefix from the
+/// current maps, not by replaying: one prefix inserted, withdrawn and re-inserted with
+/// another next hop over several batches while a longer and a shorter route over it
+/// change too, so that a replay against the current maps would fall back wrongly. Every
+/// snapshot is checked against a linear scan at every interesting address.
+#[test]
+fn syncing_the_spare_follows_the_current_maps_across_batches() {
+    let p = |s: &str| -> IpNet { s.parse().unwrap() };
+    let hop = |i: u32| NextHop {
+        iface: i,
+        gateway: None,
+    };
+    let (short, mid, long) = (p("10.0.0.0/8"), p("10.1.0.0/16"), p("10.1.2.0/24"));
+    let (short6, mid6, long6) = (p("fd00::/8"), p("fd00:1::/32"), p("fd00:1:2::/48"));
+    let batches: Vec<Vec<Change>> = vec![
+        vec![(mid, Some(hop(1))), (mid6, Some(hop(1)))],
+        vec![
+            (long, Some(hop(2))),
+            (short, Some(hop(3))),
+            (long6, Some(hop(2))),
+        ],
+        vec![(mid, None), (mid6, None), (short6, Some(hop(3)))],
+        vec![(long, None), (short, Some(hop(4))), (long6, None)],
+        vec![(mid, Some(hop(5))), (short, None), (mid6, Some(hop(5)))],
+        vec![(long, Some(hop(6))), (mid, None), (mid, Some(hop(7)))],
+        vec![(short, Some(hop(8))), (mid, None), (short6, None)],
+        vec![
+            (long, None),
+            (mid, Some(hop(9))),
+            (mid6, Some(hop(9))),
+            (long6, Some(hop(1))),
+        ],
+        vec![(mid, Some(hop(9)))],
+        vec![],
+        vec![
+            (short, None),
+            (mid, None),
+            (long, None),
+            (mid6, None),
+            (long6, None),
+        ],
+    ];
+    let probes: Vec<IpAddr> = [short, mid, long, short6, mid6, long6]
+        .iter()
+        .flat_map(|q| edges(*q))
+        .collect();
+    let shared = SharedFib::new(Fib::new());
+    let mut naive = Naive::default();
+    for (round, changes) in batches.iter().enumerate() {
+        shared.apply(changes).unwrap();
+        for (q, h) in changes {
+            match h {
+                Some(h) => naive.routes.insert(*q, *h),
+                None => naive.routes.remove(q),
+            };
+        }
+        let fib = shared.load();
+        for a in &probes {
+            check(&fib, &naive, *a, round);
+        }
+        assert_eq!(fib.len(), naive.routes.len(), "round {round}");
+        let want: Vec<_> = naive.routes.iter().map(|(p, n)| (*p, *n)).collect();
+        let mut want = want;
+        want.sort_by_key(|(p, _)| (p.addr().is_ipv6(), *p));
+        assert_eq!(shared.routes(), want, "round {round}");
+    }
+    assert!(shared.load().is_empty());
+    assert_eq!(shared.stats().next_hops, 0, "every next hop released");
+}
+
+/// Big batches (caught up by copying the trie) and small ones (caught up by syncing)
+/// mixed, against the same changes one by one.
+#[test]
+fn copied_and_synced_spares_agree() {
+    let mut rng = Rng(7);
+    let shared = SharedFib::new(Fib::new());
+    let mut single = Fib::new();
+    let mut known = Vec::new();
+    for round in 0..12 {
+        let n = if round % 3 == 0 { 6000 } else { 100 };
+        let changes = batch(&mut rng, &mut known, n);
+        shared.apply(&changes).unwrap();
+        single.apply(&changes).unwrap();
+        let fib = shared.load();
+        for _ in 0..2000 {
+            let a = addr(&mut rng);
+            assert_eq!(fib.lookup(a), single.lookup(a), "round {round}: {a}");
+        }
+        assert_eq!(fib.len(), single.len());
+    }
+    assert_eq!(shared.routes(), single.routes());
 }

@@ -157,7 +157,7 @@ impl Bgp {
             router_id,
             announce: config.router.announce.clone(),
         });
-        let statics: Vec<(IpNet, NextHop)> = shared.fib.load().routes();
+        let statics: Vec<(IpNet, NextHop)> = shared.fib.routes();
         rib.set_static(statics);
         let mut peers = Vec::new();
         for (n, b) in config.bgp.iter().enumerate() {
