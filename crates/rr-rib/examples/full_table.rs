@@ -9,6 +9,14 @@
 //!    peers), with real AS paths and communities, one UPDATE per line; then the larger
 //!    feed goes down.
 //!
+//! 3. `full_table bench [rounds]`: only the router benchmark's feed (as rr-bench builds
+//!    it): the MRT capture `mrt/bgpdump_updates.et-header.2015.gz` (89,679 UPDATEs,
+//!    577,706 IPv4 prefixes) rewritten as an eBGP feed, plus the pyasn 2015 IPv6 table
+//!    (27,693 prefixes, one UPDATE per origin AS), imported from one eBGP peer (import
+//!    all, no limit, no other peer) followed by `take_fib_changes`, as the node does.
+//!    `full_table bench [rounds] [n]` takes the FIB changes every `n` UPDATEs on the
+//!    way (the node takes them every 10 ms or more), not only once at the end.
+//!
 //! Memory: "heap" is the bytes currently allocated, counted by a wrapper around the
 //! system allocator (exact, and the table's share is the difference from the moment
 //! before it was built); "RSS" is the resident set from /proc/self/status, input
@@ -16,11 +24,14 @@
 
 use flate2::read::GzDecoder;
 use ipnet::IpNet;
-use rr_bgp::packet::{AsPath, AsSegment, Attributes, MpReach, MpUnreach, NextHop, Origin};
+use rr_bgp::packet::{
+    AsPath, AsSegment, Attributes, Codec, Message, MpReach, MpUnreach, NextHop, Origin,
+    FLAG_TRANSITIVE,
+};
 use rr_rib::{Family, LimitAction, PeerConfig, PeerUp, Policy, Rib, RibConfig, Update};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
@@ -406,7 +417,171 @@ fn ris_two_feeds() {
     );
 }
 
+/// The BGP messages of an MRT BGP4MP / BGP4MP_ET stream (RFC 6396 section 4.4), as
+/// rr-bench's reader takes them.
+fn mrt_messages(data: &[u8]) -> Vec<&[u8]> {
+    let be16 = |b: &[u8], at: usize| {
+        b.get(at..at + 2)
+            .map(|x| u16::from_be_bytes([x[0], x[1]]))
+            .expect("MRT field")
+    };
+    let be32 = |b: &[u8], at: usize| {
+        b.get(at..at + 4)
+            .map(|x| u32::from_be_bytes([x[0], x[1], x[2], x[3]]))
+            .expect("MRT field")
+    };
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at + 12 <= data.len() {
+        let (kind, subtype, len) = (be16(data, at + 4), be16(data, at + 6), be32(data, at + 8));
+        let body = &data[at + 12..at + 12 + len as usize];
+        at += 12 + len as usize;
+        let body = match kind {
+            16 => body,
+            17 => &body[4..],
+            _ => continue,
+        };
+        let as_len = match subtype {
+            0 | 6 => 2,
+            4 | 7 => 4,
+            _ => continue,
+        };
+        let afi_at = 2 * as_len + 2;
+        let ip_len = if be16(body, afi_at) == 1 { 4 } else { 16 };
+        out.push(&body[afi_at + 2 + 2 * ip_len..]);
+    }
+    out
+}
+
+/// The router benchmark's feed (see the module documentation), as decoded UPDATEs.
+fn bench_feed() -> Vec<Update> {
+    const FEEDER: u32 = 4242420002;
+    let nh4 = Ipv4Addr::new(172, 20, 0, 2);
+    let nh6: Ipv6Addr = "fd00:2::2".parse().expect("address");
+    let path = format!(
+        "{}/../../../shared/data/mrt/bgpdump_updates.et-header.2015.gz",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut bytes = Vec::new();
+    GzDecoder::new(std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}")))
+        .read_to_end(&mut bytes)
+        .expect("readable MRT file");
+    let codec = Codec {
+        four_octet_as: true,
+        extended_message: false,
+    };
+    let mut updates = Vec::new();
+    for m in mrt_messages(&bytes) {
+        let Ok(Message::Update(mut u)) = Message::decode(m, &codec) else {
+            continue;
+        };
+        if u.is_end_of_rib().is_some() || u.treat_as_withdraw.is_some() {
+            continue;
+        }
+        // rr-bench's eBGP rewrite (feed.rs `to_ebgp`).
+        let announces = !u.nlri.is_empty() || u.mp_reach.is_some();
+        if let Some(a) = &mut u.attrs {
+            if announces {
+                a.as_path.prepend(FEEDER);
+            }
+            a.next_hop = (!u.nlri.is_empty()).then_some(nh4);
+            a.local_pref = None;
+            a.med = None;
+            a.other.retain(|r| r.flags & FLAG_TRANSITIVE != 0);
+        }
+        updates.push(u);
+    }
+    let mut by_origin: BTreeMap<u32, Vec<IpNet>> = BTreeMap::new();
+    for line in data_lines("pyasn_ipasn6_20151101.dat.gz") {
+        let Some((p, asn)) = line.split_once('\t') else {
+            continue;
+        };
+        if let (Ok(n @ IpNet::V6(_)), Ok(asn)) = (p.parse::<IpNet>(), asn.parse::<u32>()) {
+            by_origin.entry(asn).or_default().push(n.trunc());
+        }
+    }
+    for (origin, nlri) in by_origin {
+        updates.push(Update {
+            attrs: Some(Attributes {
+                origin: Origin::Igp,
+                as_path: seq(vec![FEEDER, origin]),
+                ..Attributes::default()
+            }),
+            mp_reach: Some(MpReach {
+                family: Family::Ipv6Unicast,
+                next_hop: NextHop::V6(nh6),
+                nlri,
+            }),
+            ..Update::default()
+        });
+    }
+    updates
+}
+
+/// The benchmark's import: `rounds` fresh tables, each fed the whole feed from one eBGP
+/// peer and then asked for its FIB changes; prints each round and the median.
+fn bench(rounds: usize, every: usize) {
+    let updates = bench_feed();
+    println!(
+        "benchmark feed: {} UPDATEs, FIB changes taken {}",
+        updates.len(),
+        if every == 0 {
+            "at the end".to_string()
+        } else {
+            format!("every {every} UPDATEs and at the end")
+        }
+    );
+    let mut totals = Vec::new();
+    for round in 0..rounds {
+        let (base, _) = heap();
+        reset_peak();
+        let mut rib = new_rib();
+        rib.add_peer(1, peer("feeder", 4242420002, 1));
+        rib.peer_up(1, up());
+        rib.take_exports(1);
+        let t = Instant::now();
+        let mut n = 0;
+        for (i, u) in updates.iter().enumerate() {
+            rib.import(1, u);
+            if every > 0 && i % every == every - 1 {
+                n += rib.take_fib_changes().len();
+            }
+        }
+        let import = t.elapsed().as_secs_f64() * 1e3;
+        let t2 = Instant::now();
+        let changes = rib.take_fib_changes();
+        let fib = t2.elapsed().as_secs_f64() * 1e3;
+        n += changes.len();
+        drop(changes);
+        let (slots, paths) = rib.table_size();
+        let (now, peak) = heap();
+        println!(
+            "  round {round}: import {import:7.1} ms + (last) take_fib_changes {fib:6.1} ms = {:7.1} ms; \
+             {n} FIB changes, {slots} prefixes, {paths} attribute sets; \
+             at rest {:.1} B/route, peak {:.1} B/route",
+            import + fib,
+            (now - base) * 1048576.0 / slots as f64,
+            (peak - base) * 1048576.0 / slots as f64,
+        );
+        totals.push(import + fib);
+        drop(rib);
+    }
+    totals.sort_by(f64::total_cmp);
+    if let Some(m) = totals.get(totals.len() / 2) {
+        println!("  median import + take_fib_changes: {m:.1} ms");
+    }
+}
+
 fn main() {
+    let mut args = std::env::args().skip(1);
+    if args.next().as_deref() == Some("bench") {
+        let rounds = args.next().and_then(|r| r.parse().ok()).unwrap_or(5);
+        bench(
+            rounds,
+            args.next().and_then(|r| r.parse().ok()).unwrap_or(0),
+        );
+        return;
+    }
     pyasn();
     println!();
     ris_two_feeds();

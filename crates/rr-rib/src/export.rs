@@ -22,6 +22,7 @@
 //! remembers what it sent beyond one bit per prefix: a best route that changes and
 //! changes back between two `take_exports` is announced again, which is harmless.
 
+use crate::hash::Seed;
 use crate::path::Path;
 use crate::rib::{fam_index, family, UpState, V4Out};
 use crate::table::{fam_of, Route, SRC_ANNOUNCE, SRC_STATIC};
@@ -44,26 +45,25 @@ struct Target {
 
 /// The attributes we send for a route (see the module documentation).
 fn export_attrs(path: &Path, t: &Target, fam: usize) -> Attributes {
-    let s = &path.attrs;
+    let s = path.attrs();
     let mut a = Attributes {
         origin: s.origin,
-        as_path: s.as_path.clone(),
+        as_path: s.as_path,
         next_hop: None,
         med: s.med,
         local_pref: None,
         atomic_aggregate: s.atomic_aggregate,
         aggregator: s.aggregator,
-        communities: s.communities.clone(),
-        ext_communities: s.ext_communities.clone(),
-        large_communities: s.large_communities.clone(),
+        communities: s.communities,
+        ext_communities: s.ext_communities,
+        large_communities: s.large_communities,
         other: s
             .other
-            .iter()
+            .into_iter()
             .filter(|x| x.flags & FLAG_OPTIONAL != 0 && x.flags & FLAG_TRANSITIVE != 0)
             .map(|x| RawAttribute {
                 flags: x.flags | FLAG_PARTIAL,
-                code: x.code,
-                value: x.value.clone(),
+                ..x
             })
             .collect(),
     };
@@ -85,9 +85,9 @@ struct Builder {
     withdraw: [Vec<IpNet>; 2],
     /// (interned path pointer, family) -> group. Valid for one take: the table does not
     /// change meanwhile, so the pointers stay alive and distinct.
-    by_path: HashMap<(usize, usize), usize>,
+    by_path: HashMap<(usize, usize), usize, Seed>,
     /// (exported attributes, family) -> group: paths that export alike share an UPDATE.
-    by_attrs: HashMap<(Attributes, usize), usize>,
+    by_attrs: HashMap<(Attributes, usize), usize, Seed>,
     /// Per group: family and prefixes.
     groups: Vec<(usize, Vec<IpNet>)>,
 }

@@ -14,9 +14,12 @@
 //! ```
 //!
 //! Built for a full Internet table from one peer: attribute sets are interned (one
-//! `Arc` shared by every prefix that carries them), a prefix costs one 48-byte slot plus
-//! a 4-byte index entry, an UPDATE is processed in O(its prefixes), and outputs are
-//! batched until the caller takes them.
+//! compact `Arc` shared by every prefix that carries them, hashed once per UPDATE with
+//! a fast seeded hasher), a prefix costs one 40-byte slot in a chunked slab plus an
+//! 8-byte index entry (slot and hash: the index grows without touching the slab), an
+//! UPDATE is processed in O(its prefixes), and outputs are batched until the caller
+//! takes them. The real 2015 full table (605k prefixes, 99k attribute sets) takes about
+//! 87 bytes per prefix at rest (`examples/full_table.rs bench`).
 //!
 //! What it is not: a BGP session (that is `rr_bgp::session`), a socket owner or a clock
 //! reader. Nothing here does I/O, spawns threads or reads the time; the caller feeds
@@ -27,6 +30,7 @@
 mod bits;
 pub mod dn42;
 mod export;
+mod hash;
 mod path;
 mod rib;
 mod table;

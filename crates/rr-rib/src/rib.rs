@@ -19,6 +19,7 @@
 
 use crate::bits::BitSet;
 use crate::dn42;
+use crate::hash::Seed;
 use crate::path::{Hop, Interner, Path};
 use crate::table::{
     fam_of, Route, Routes, Table, FIB_DIRTY, FREE, SRC_ANNOUNCE, SRC_STATIC, ZOMBIE,
@@ -28,7 +29,7 @@ use crate::{
     Update,
 };
 use ipnet::IpNet;
-use rr_bgp::packet::{Attributes, NextHop};
+use rr_bgp::packet::{AsPath, Attributes, NextHop};
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -40,6 +41,9 @@ const PREF_ANNOUNCE: u32 = 240;
 const PREF_STATIC: u32 = 200;
 /// Preference of BGP routes (BIRD's default for BGP).
 const PREF_BGP: u32 = 100;
+/// Largest FIB change buffer (entries, 28 bytes each) kept between two
+/// `take_fib_changes`.
+const KEEP_FIB_PENDING: usize = 1 << 16;
 
 /// 0 for IPv4 unicast, 1 for IPv6 unicast.
 pub(crate) fn fam_index(f: Family) -> usize {
@@ -155,7 +159,7 @@ pub struct Rib {
     pub(crate) table: Table,
     pub(crate) paths: Interner,
     pub(crate) peers: Vec<Option<Peer>>,
-    peer_index: HashMap<PeerId, u32>,
+    peer_index: HashMap<PeerId, u32, Seed>,
     /// Static routes, longest prefix first (for next hop resolution).
     statics: Vec<(IpNet, rr_fib::NextHop)>,
     /// Slots with a FIB change pending, with their next hop before the batch.
@@ -172,14 +176,12 @@ impl Rib {
             table: Table::default(),
             paths: Interner::default(),
             peers: Vec::new(),
-            peer_index: HashMap::new(),
+            peer_index: HashMap::default(),
             statics: Vec::new(),
             fib_pending: Vec::new(),
             zombies: Vec::new(),
         };
-        let local = rib
-            .paths
-            .intern(Path::new(Attributes::default(), Hop::Local));
+        let local = rib.paths.intern(&Attributes::default(), None, Hop::Local);
         let announce: Vec<IpNet> = rib.cfg.announce.iter().map(IpNet::trunc).collect();
         rib.cfg.announce.clone_from(&announce);
         for net in announce {
@@ -301,7 +303,7 @@ impl Rib {
             }
             let path = self
                 .paths
-                .intern(Path::new(Attributes::default(), Hop::Static(nh)));
+                .intern(&Attributes::default(), None, Hop::Static(nh));
             let s = self.table.find_or_insert(net);
             let pos = self.slot_position(s, SRC_STATIC);
             let r = Route {
@@ -399,27 +401,19 @@ impl Rib {
         };
         // RFC 4271 5.1.5: LOCAL_PREF from an external peer is ignored (BIRD drops it).
         let ibgp = self.peer(p).is_some_and(|peer| peer.ibgp);
-        let attrs_in = || {
-            let mut a = attrs.clone();
-            if !ibgp {
-                a.local_pref = None;
-            }
-            a
-        };
+        let local_pref = if ibgp { attrs.local_pref } else { None };
         if !update.nlri.is_empty() {
             let hop = NextHop::V4(attrs.next_hop.unwrap_or(Ipv4Addr::UNSPECIFIED));
-            let path = self.paths.intern(Path::new(attrs_in(), Hop::Bgp(hop)));
-            let ok = self.path_ok(p, &path, 0);
+            let path = self.paths.intern(attrs, local_pref, Hop::Bgp(hop));
+            let ok = self.path_ok(p, &attrs.as_path, path.hop, 0);
             for n in &update.nlri {
                 self.announce(p, IpNet::V4(n.trunc()), &path, ok, &mut outcome);
             }
         }
         if let Some(r) = &update.mp_reach {
             let fam = fam_index(r.family);
-            let path = self
-                .paths
-                .intern(Path::new(attrs_in(), Hop::Bgp(r.next_hop)));
-            let ok = self.path_ok(p, &path, fam);
+            let path = self.paths.intern(attrs, local_pref, Hop::Bgp(r.next_hop));
+            let ok = self.path_ok(p, &attrs.as_path, path.hop, fam);
             for n in &r.nlri {
                 if fam_of(n) == fam {
                     self.announce(p, n.trunc(), &path, ok, &mut outcome);
@@ -434,9 +428,9 @@ impl Rib {
     /// (`None` = remove), only where that differs from before. Prefixes whose best
     /// route is one of our `announce` routes have no FIB entry.
     pub fn take_fib_changes(&mut self) -> Vec<(IpNet, Option<rr_fib::NextHop>)> {
-        let pending = std::mem::take(&mut self.fib_pending);
+        let mut pending = std::mem::take(&mut self.fib_pending);
         let mut out = Vec::with_capacity(pending.len());
-        for (s, before) in pending {
+        for &(s, before) in &pending {
             let Some(slot) = self.table.slots.get_mut(s as usize) else {
                 continue;
             };
@@ -446,6 +440,12 @@ impl Rib {
             if now != before {
                 out.push((net, now));
             }
+        }
+        // The node takes a batch every few milliseconds: the next one reuses this buffer
+        // instead of growing one from nothing, unless it is a big one not worth keeping.
+        pending.clear();
+        if pending.capacity() <= KEEP_FIB_PENDING {
+            self.fib_pending = pending;
         }
         self.gc();
         out
@@ -540,14 +540,13 @@ impl Rib {
     }
 
     /// The path-wide import checks (RFC 4271 9.1.2 and 5.1.3, the policy `none`).
-    fn path_ok(&self, p: u32, path: &Path, fam: usize) -> bool {
+    fn path_ok(&self, p: u32, as_path: &AsPath, hop: Hop, fam: usize) -> bool {
         let Some(peer) = self.peer(p) else {
             return false;
         };
         if peer.cfg.import == Policy::None {
             return false;
         }
-        let as_path = &path.attrs.as_path;
         // RFC 4271 9.1.2: a path that already holds our ASN is a loop.
         if as_path.contains(self.cfg.local_asn) {
             return false;
@@ -557,7 +556,7 @@ impl Rib {
         if !peer.ibgp && as_path.is_empty() {
             return false;
         }
-        match (fam, path.hop) {
+        match (fam, hop) {
             // A loopback next hop is what a daemon on the host sends over a host
             // session; the tunnel, not the gateway, decides where packets go.
             (0, Hop::Bgp(NextHop::V4(a))) => {
@@ -761,12 +760,12 @@ impl Rib {
             .cmp(&self.reachable(b))
             .then(x.local_pref.cmp(&y.local_pref))
             .then(y.as_len.cmp(&x.as_len))
-            .then(y.attrs.origin.cmp(&x.attrs.origin))
+            .then(y.origin.cmp(&x.origin))
             .then_with(|| {
                 // RFC 4271 9.1.2.2 c: MED only between routes from the same neighbor AS;
                 // a missing MED is the lowest value.
                 if x.neighbor_as == y.neighbor_as {
-                    y.attrs.med.unwrap_or(0).cmp(&x.attrs.med.unwrap_or(0))
+                    y.med.unwrap_or(0).cmp(&x.med.unwrap_or(0))
                 } else {
                     Ordering::Equal
                 }

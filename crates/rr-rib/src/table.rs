@@ -2,7 +2,9 @@
 //!
 //! What it is: [`Table`], mapping each prefix (IPv4 and IPv6 in one slab) to a dense
 //! slot number, and [`Slot`], what is kept per prefix: the routes from each source with
-//! the best one first. Slot numbers are what the per-peer export bit sets are indexed
+//! the best one first. The slab is a list of fixed-size chunks ([`Slab`]): it grows
+//! without moving a slot or doubling its memory, so a full table costs its 40-byte
+//! slots plus at most one partly used chunk. Slot numbers are what the per-peer export bit sets are indexed
 //! by, so a slot is only reused once no peer and no pending FIB change refers to it (the
 //! caller decides when; see `Rib::gc`).
 //!
@@ -10,10 +12,10 @@
 //! longest-prefix-match structure for forwarding (`rr-fib` is); [`Table::lpm`] probes
 //! one length at a time and is meant for `show route for`.
 
+use crate::hash::{mix, Seed};
 use crate::path::Path;
 use hashbrown::HashTable;
 use ipnet::IpNet;
-use std::hash::BuildHasher;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -40,7 +42,9 @@ impl Route {
     }
 }
 
-/// The routes of one prefix, without a heap allocation for the common single one.
+/// The routes of one prefix, without a heap allocation for the common single one: 16
+/// bytes (the list's `Vec` is boxed: a thin pointer fits beside the tag, a `Vec` or a
+/// boxed slice would make every slot 8 bytes larger).
 #[derive(Debug, Default)]
 pub(crate) enum Routes {
     /// No route (slot free or waiting to be freed).
@@ -49,7 +53,11 @@ pub(crate) enum Routes {
     /// One route.
     One(Route),
     /// Two or more.
-    Many(Vec<Route>),
+    #[expect(
+        clippy::box_collection,
+        reason = "a thin pointer keeps Routes at 16 bytes"
+    )]
+    Many(Box<Vec<Route>>),
 }
 
 impl Routes {
@@ -82,7 +90,7 @@ impl Routes {
     pub(crate) fn push(&mut self, r: Route) {
         *self = match std::mem::take(self) {
             Routes::Empty => Routes::One(r),
-            Routes::One(a) => Routes::Many(vec![a, r]),
+            Routes::One(a) => Routes::Many(Box::new(vec![a, r])),
             Routes::Many(mut v) => {
                 v.push(r);
                 Routes::Many(v)
@@ -123,7 +131,7 @@ pub(crate) const ZOMBIE: u8 = 2;
 /// Slot state flag: unused, on the free list.
 pub(crate) const FREE: u8 = 4;
 
-/// Everything kept per prefix: 48 bytes.
+/// Everything kept per prefix: 40 bytes.
 #[derive(Debug)]
 pub(crate) struct Slot {
     /// The routes, the best one first when there is a best (a non-filtered route).
@@ -155,16 +163,11 @@ pub(crate) fn fam_of(net: &IpNet) -> usize {
     }
 }
 
-fn mix(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-/// Seeded splitmix64 over the prefix: cheap, and the per-process seed keeps peers from
-/// choosing prefixes that collide in advance.
-fn hash_net(seed: u64, net: &IpNet) -> u64 {
-    match net {
+/// Seeded splitmix64 over the prefix, folded to 32 bits: cheap, and the per-process
+/// seed keeps peers from choosing prefixes that collide in advance.
+fn hash_net(seed: Seed, net: &IpNet) -> u32 {
+    let seed = seed.0;
+    let h = match net {
         IpNet::V4(n) => {
             mix(seed ^ (u64::from(u32::from(n.addr())) << 8 | u64::from(n.prefix_len())))
         }
@@ -172,16 +175,88 @@ fn hash_net(seed: u64, net: &IpNet) -> u64 {
             let a = u128::from(n.addr());
             mix(mix(seed ^ a as u64 ^ 0x8000) ^ (a >> 64) as u64 ^ u64::from(n.prefix_len()))
         }
+    };
+    (h >> 32) as u32
+}
+
+/// One index entry: a slot and its prefix's [`hash_net`], kept so that growing the index
+/// never reads the slab (a random access per prefix, most of the cost of a full table's
+/// import otherwise), and most mismatches are rejected without reading it either.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    slot: u32,
+    hash: u32,
+}
+
+impl Entry {
+    /// The 64-bit hash the index uses: hashbrown takes the bucket from the low bits and
+    /// a 7-bit tag from the top ones, so the 32 bits are given in both halves.
+    fn hash64(h: u32) -> u64 {
+        u64::from(h) << 32 | u64::from(h)
+    }
+
+    fn rehash(&self) -> u64 {
+        Entry::hash64(self.hash)
+    }
+}
+
+/// Slots per chunk of the slab (160 KiB).
+const CHUNK: usize = 4096;
+
+/// The slots, numbered densely, in chunks of [`CHUNK`] that never move: growing by one
+/// slot at most allocates one chunk, never copies the others.
+#[derive(Debug, Default)]
+pub(crate) struct Slab {
+    chunks: Vec<Vec<Slot>>,
+    len: usize,
+}
+
+impl Slab {
+    pub(crate) fn get(&self, i: usize) -> Option<&Slot> {
+        self.chunks.get(i / CHUNK)?.get(i % CHUNK)
+    }
+
+    pub(crate) fn get_mut(&mut self, i: usize) -> Option<&mut Slot> {
+        self.chunks.get_mut(i / CHUNK)?.get_mut(i % CHUNK)
+    }
+
+    /// Number of slots (in use or free).
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The slots in number order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Slot> {
+        self.chunks.iter().flatten()
+    }
+
+    /// Appends a slot; returns its number. The first chunk grows like a `Vec` (a small
+    /// table stays small); later ones are allocated whole.
+    fn push(&mut self, slot: Slot) -> usize {
+        match self.chunks.last_mut() {
+            Some(c) if c.len() < CHUNK => c.push(slot),
+            _ => {
+                let mut c = if self.chunks.is_empty() {
+                    Vec::new()
+                } else {
+                    Vec::with_capacity(CHUNK)
+                };
+                c.push(slot);
+                self.chunks.push(c);
+            }
+        }
+        self.len += 1;
+        self.len - 1
     }
 }
 
 /// All prefixes of both families.
 #[derive(Debug)]
 pub(crate) struct Table {
-    pub(crate) slots: Vec<Slot>,
+    pub(crate) slots: Slab,
     free: Vec<u32>,
-    index: HashTable<u32>,
-    seed: u64,
+    index: HashTable<Entry>,
+    seed: Seed,
     /// Prefixes with a best route, per family.
     pub(crate) best_count: [usize; 2],
 }
@@ -189,10 +264,10 @@ pub(crate) struct Table {
 impl Default for Table {
     fn default() -> Table {
         Table {
-            slots: Vec::new(),
+            slots: Slab::default(),
             free: Vec::new(),
             index: HashTable::new(),
-            seed: std::collections::hash_map::RandomState::new().hash_one(0x7269_6221_u64),
+            seed: Seed::random(),
             best_count: [0; 2],
         }
     }
@@ -202,11 +277,12 @@ impl Table {
     /// The slot of `net` (host bits must be clear).
     pub(crate) fn find(&self, net: &IpNet) -> Option<u32> {
         let slots = &self.slots;
+        let h = hash_net(self.seed, net);
         self.index
-            .find(hash_net(self.seed, net), |&i| {
-                slots.get(i as usize).is_some_and(|s| s.net == *net)
+            .find(Entry::hash64(h), |e| {
+                e.hash == h && slots.get(e.slot as usize).is_some_and(|s| s.net == *net)
             })
-            .copied()
+            .map(|e| e.slot)
     }
 
     /// The slot of `net`, created empty if there is none.
@@ -218,15 +294,14 @@ impl Table {
             seed,
             ..
         } = self;
-        let seed = *seed;
-        let h = hash_net(seed, &net);
+        let h = hash_net(*seed, &net);
         let entry = index.entry(
-            h,
-            |&i| slots.get(i as usize).is_some_and(|s| s.net == net),
-            |&i| slots.get(i as usize).map_or(0, |s| hash_net(seed, &s.net)),
+            Entry::hash64(h),
+            |e| e.hash == h && slots.get(e.slot as usize).is_some_and(|s| s.net == net),
+            Entry::rehash,
         );
         match entry {
-            hashbrown::hash_table::Entry::Occupied(o) => *o.get(),
+            hashbrown::hash_table::Entry::Occupied(o) => o.get().slot,
             hashbrown::hash_table::Entry::Vacant(v) => {
                 let slot = Slot {
                     routes: Routes::Empty,
@@ -236,15 +311,14 @@ impl Table {
                 };
                 let i = match free.pop() {
                     Some(i) => {
-                        slots[i as usize] = slot;
+                        if let Some(s) = slots.get_mut(i as usize) {
+                            *s = slot;
+                        }
                         i
                     }
-                    None => {
-                        slots.push(slot);
-                        u32::try_from(slots.len() - 1).unwrap_or(u32::MAX)
-                    }
+                    None => u32::try_from(slots.push(slot)).unwrap_or(u32::MAX),
                 };
-                v.insert(i);
+                v.insert(Entry { slot: i, hash: h });
                 i
             }
         }
@@ -260,7 +334,7 @@ impl Table {
             return;
         }
         let h = hash_net(self.seed, &slot.net);
-        if let Ok(o) = self.index.find_entry(h, |&j| j == i) {
+        if let Ok(o) = self.index.find_entry(Entry::hash64(h), |e| e.slot == i) {
             o.remove();
         }
         if let Some(slot) = self.slots.get_mut(i as usize) {
@@ -294,15 +368,11 @@ impl Table {
     /// itself keeps its size (free slots are reused) while any slot is in use.
     pub(crate) fn shrink(&mut self) {
         if self.in_use() == 0 {
-            self.slots = Vec::new();
+            self.slots = Slab::default();
             self.free = Vec::new();
             self.index = HashTable::new();
         } else if self.index.len() < self.index.capacity() / 4 {
-            let Table {
-                slots, index, seed, ..
-            } = self;
-            let seed = *seed;
-            index.shrink_to_fit(|&i| slots.get(i as usize).map_or(0, |s| hash_net(seed, &s.net)));
+            self.index.shrink_to_fit(Entry::rehash);
         }
     }
 }
@@ -310,12 +380,12 @@ impl Table {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::path::{Hop, Path};
+    use crate::path::{Hop, Interner};
     use rr_bgp::packet::Attributes;
 
     fn route(src: u32) -> Route {
         Route {
-            path: Arc::new(Path::new(Attributes::default(), Hop::Local)),
+            path: Interner::default().intern(&Attributes::default(), None, Hop::Local),
             src,
             filtered: false,
         }
@@ -324,8 +394,8 @@ mod tests {
     #[test]
     fn sizes_stay_small() {
         assert_eq!(std::mem::size_of::<Route>(), 16);
-        assert_eq!(std::mem::size_of::<Routes>(), 24);
-        assert_eq!(std::mem::size_of::<Slot>(), 48);
+        assert_eq!(std::mem::size_of::<Routes>(), 16);
+        assert_eq!(std::mem::size_of::<Slot>(), 40);
     }
 
     #[test]
@@ -372,7 +442,7 @@ mod tests {
         assert_eq!(t.find(&a), Some(ia));
         t.shrink();
         assert_eq!((t.find(&a), t.find(&d)), (Some(ia), Some(ib)));
-        // Many entries: the index grows (rehashing through the slab) and finds all.
+        // Many entries: the index grows (by the kept hashes) and finds all.
         for i in 0..5000u32 {
             let n = IpNet::new(IpAddr::V4((0x0b00_0000 + (i << 8)).into()), 24).unwrap();
             t.find_or_insert(n);

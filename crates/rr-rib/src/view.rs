@@ -74,7 +74,7 @@ impl Rib {
         };
         let nh = self.route_nh(r);
         let on_link = peer.is_some_and(|p| p.cfg.iface.is_some());
-        let a = &r.path.attrs;
+        let a = r.path.attrs();
         RouteView {
             prefix,
             best,
