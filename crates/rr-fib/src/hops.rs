@@ -15,15 +15,23 @@ pub(crate) struct Hops {
     refs: Vec<usize>,
     index: HashMap<NextHop, u32>,
     free: Vec<u32>,
+    /// The last next hop acquired and its index: a table load brings runs of routes
+    /// through the same next hop, which then skip the hash lookup.
+    last: Option<(NextHop, u32)>,
 }
 
 impl Hops {
     /// The index of `nh`, interning it, with one more reference.
     pub(crate) fn acquire(&mut self, nh: NextHop) -> Result<u32, FibError> {
-        if let Some(&i) = self.index.get(&nh) {
+        let hit = match self.last {
+            Some((l, i)) if l == nh => Some(i),
+            _ => self.index.get(&nh).copied(),
+        };
+        if let Some(i) = hit {
             if let Some(r) = self.refs.get_mut(i as usize) {
                 *r += 1;
             }
+            self.last = Some((nh, i));
             return Ok(i);
         }
         let i = match self.free.pop() {
@@ -42,6 +50,7 @@ impl Hops {
             *r = 1;
         }
         self.index.insert(nh, i);
+        self.last = Some((nh, i));
         Ok(i)
     }
 
@@ -54,6 +63,9 @@ impl Hops {
         if *r == 0 {
             if let Some(nh) = self.list.get(i as usize) {
                 self.index.remove(nh);
+            }
+            if self.last.is_some_and(|(_, l)| l == i) {
+                self.last = None;
             }
             self.free.push(i);
         }
@@ -77,6 +89,7 @@ impl Hops {
             refs,
             index,
             free,
+            last: None,
         }
     }
 

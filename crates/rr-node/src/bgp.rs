@@ -6,8 +6,9 @@
 //! connections of the node's userspace stack (`transport = "tunnel"`, the stack listens
 //! on TCP 179 of all the node's addresses) or host sockets (`transport = "host"`, one
 //! reader and one writer thread per connection, bytes handed over the control
-//! channel). Events of the sessions go to the `rr_rib::Rib`; its best routes go to the
-//! FIB in batches (one publication per ~10 ms at most), its exports back to the sessions.
+//! channel). Events of the sessions go to the `rr_rib::Rib`; its best routes go in
+//! batches to the FIB writer thread, which publishes them while the route table goes on
+//! with the next UPDATEs; its exports go back to the sessions.
 //!
 //! What it is not: protocol logic. Message parsing, the FSM, timers, the decision
 //! process and policies live in `rr-bgp` and `rr-rib`; nothing here decides a route.
@@ -31,11 +32,13 @@ use std::time::{Duration, Instant};
 const DEFAULT_CONNECT_RETRY: u16 = 5;
 /// Default hold time offered (BIRD's).
 const DEFAULT_HOLD_TIME: u16 = 240;
-/// The FIB is published at most this often while routes pour in; and never more often
-/// than it leaves three times the cost of the last publication for the rest of the work
-/// (a full table arriving is then loaded in a few dozen batches, not thousands).
-const FIB_PUBLISH_EVERY: Duration = Duration::from_millis(10);
-const FIB_PUBLISH_COST_SHARE: u32 = 3;
+/// FIB changes go to the FIB writer thread at most this often while routes pour in (or
+/// sooner once this many are pending); the writer merges what queued up meanwhile and
+/// publishes once per merge.
+const FIB_HAND_OVER_EVERY: Duration = Duration::from_millis(5);
+const FIB_HAND_OVER_AT: usize = 16 * 1024;
+/// Batches in flight to the FIB writer before the route table waits for it.
+const FIB_QUEUE: usize = 8;
 /// Bytes read from a stack connection per call.
 const READ_CHUNK: usize = 64 * 1024;
 /// A host connection's reader stops reading while this much is waiting for the
@@ -99,8 +102,10 @@ pub(crate) struct Bgp {
     conns: Vec<Conn>,
     listener: Option<TcpHandle>,
     next_conn: ConnId,
-    fib_pending: Vec<(IpNet, Option<NextHop>)>,
-    /// Earliest time of the next FIB publication.
+    fib_pending: Vec<rr_fib::Change>,
+    /// To the FIB writer thread.
+    fib_tx: mpsc::SyncSender<Vec<rr_fib::Change>>,
+    /// Earliest time of the next hand-over to the FIB writer.
     next_publish: Instant,
     buf: Vec<u8>,
 }
@@ -225,7 +230,9 @@ impl Bgp {
                 spawn_accept(shared.clone(), n, l);
             }
         }
+        let fib_tx = spawn_fib_writer(&shared)?;
         Ok(Bgp {
+            fib_tx,
             shared,
             rib,
             peers,
@@ -526,23 +533,16 @@ impl Bgp {
             }
         }
         self.fib_pending.extend(self.rib.take_fib_changes());
-        if !self.fib_pending.is_empty() && now >= self.next_publish {
-            self.publish(now);
+        let due = now >= self.next_publish || self.fib_pending.len() >= FIB_HAND_OVER_AT;
+        if !self.fib_pending.is_empty() && due {
+            // Blocks only when the writer is FIB_QUEUE batches behind: then the route
+            // table waits for the forwarding table rather than queueing without end.
+            let batch = std::mem::take(&mut self.fib_pending);
+            if self.fib_tx.send(batch).is_err() {
+                tracing::error!("the FIB writer is gone; routes are no longer installed");
+            }
+            self.next_publish = now + FIB_HAND_OVER_EVERY;
         }
-    }
-
-    /// Publishes the pending FIB changes now.
-    fn publish(&mut self, now: Instant) {
-        if self.fib_pending.is_empty() {
-            return;
-        }
-        let start = Instant::now();
-        if let Err(e) = self.shared.fib.apply(&self.fib_pending) {
-            tracing::error!(error = %e, "forwarding table");
-        }
-        self.fib_pending.clear();
-        let cost = start.elapsed();
-        self.next_publish = now.max(start) + FIB_PUBLISH_EVERY.max(cost * FIB_PUBLISH_COST_SHARE);
     }
 
     /// Everything session `n` has to say; true if it said anything.
@@ -859,6 +859,30 @@ impl Bgp {
             }
         }
     }
+}
+
+/// The thread that writes the FIB: it takes the route table's changes, merges every
+/// batch that queued up while it worked, and publishes them at once. The forwarding
+/// table is thus built beside the route table, on another core, not after it.
+fn spawn_fib_writer(
+    shared: &Arc<Shared>,
+) -> Result<mpsc::SyncSender<Vec<rr_fib::Change>>, crate::shared::NodeError> {
+    let (tx, rx) = mpsc::sync_channel::<Vec<rr_fib::Change>>(FIB_QUEUE);
+    let s = shared.clone();
+    std::thread::Builder::new()
+        .name("fib-writer".into())
+        .spawn(move || {
+            while let Ok(mut batch) = rx.recv() {
+                while let Ok(more) = rx.try_recv() {
+                    batch.extend(more);
+                }
+                if let Err(e) = s.fib.apply(&batch) {
+                    tracing::error!(error = %e, "forwarding table");
+                }
+            }
+        })
+        .map_err(crate::shared::NodeError::Thread)?;
+    Ok(tx)
 }
 
 fn connect_error(e: &StackError) -> String {
