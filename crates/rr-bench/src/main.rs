@@ -1,5 +1,11 @@
-//! `rr-bench`: how fast rootless-router forwards, tunnel to tunnel, next to the best any
-//! WireGuard-to-WireGuard router could do on the same core.
+//! `rr-bench`: rootless-router measured beside a reference, in the same run.
+//!
+//! - `rr-bench bgp` (module [`bgp`]): a full table over one BGP session into the router
+//!   and into BIRD 2; time until every prefix is in the forwarding table, and peak RSS.
+//! - `rr-bench fib` (module [`fib`]): the router's FIB and the `prefix-trie` crate on the
+//!   same real table: lookups/s, build time, bytes per route.
+//! - `rr-bench forward`, below: how fast the router forwards, tunnel to tunnel, next to
+//!   the best any WireGuard-to-WireGuard router could do on the same core.
 //!
 //! What it is: `rr-bench forward` measures, for 1420-byte and 100-byte inner IPv4 packets,
 //! 1. the **crypto bound**: one ChaCha20-Poly1305 open + one seal per packet (`ring`, the
