@@ -3,9 +3,10 @@
 //!
 //! What it is: [`Fib`], a table mapping prefixes to a [`NextHop`] (a tunnel index and an
 //! optional gateway), and [`SharedFib`], the one table the control plane writes and the
-//! data plane reads without blocking. Each family is a 16-8-8 (IPv4) / 16-8-…-8 (IPv6)
-//! multibit trie with prefix expansion whose 4-byte slots hold an interned next-hop index
-//! and the matching route's length (module `trie`). Beside the tries, the authoritative
+//! data plane reads without blocking. Each family is a 16-8-8 (IPv4) / 16-8-…-8 (IPv6,
+//! with 16-bit wide nodes where a block has few runs) multibit trie with prefix
+//! expansion whose 4-byte slots hold an interned next-hop index and the matching
+//! route's length (module `trie`). Beside the tries, the authoritative
 //! per-length route maps and the next-hop intern table (module `routes`, `hops`: the
 //! [`Table`]) decide what an update paints. A lookup is one read of a 256 KiB root plus
 //! one read per trie node on the way (at most 2 for IPv4), independent of how many prefix
@@ -247,7 +248,8 @@ pub struct FamilyStats {
     pub routes: usize,
     /// Trie nodes stored as 256 slots (1 KiB).
     pub dense_nodes: usize,
-    /// Trie nodes stored as a run list (32 to 256 bytes).
+    /// Trie nodes stored as a run list (32 to 256 bytes; IPv6 also 16-bit-stride wide
+    /// run lists, 48 to 288 bytes).
     pub run_nodes: usize,
     /// Bytes of the lookup trie: root, node arenas (by capacity) and free lists.
     pub trie_bytes: usize,
