@@ -85,6 +85,30 @@ struct Conn {
     closing: bool,
 }
 
+impl Conn {
+    fn new(id: ConnId, peer: usize, io: Io, opened: bool) -> Conn {
+        Conn {
+            id,
+            peer,
+            io,
+            out: Vec::new(),
+            opened,
+            closing: false,
+        }
+    }
+
+    /// Moves what waits in `out` into the stack connection's send buffer, as far as it fits.
+    fn flush(&mut self, stack: &mut Stack) {
+        if let Io::Stack(h) = self.io {
+            if !self.out.is_empty() {
+                if let Ok(n) = stack.tcp_send(h, &self.out) {
+                    self.out.drain(..n);
+                }
+            }
+        }
+    }
+}
+
 struct PeerSlot {
     cfg: BgpConfig,
     peer: Peer,
@@ -278,23 +302,15 @@ impl Bgp {
                     return;
                 };
                 let peer = self.conns[i].peer;
-                match result {
-                    Ok(stream) => match host_io(&self.shared, id, stream) {
-                        Ok(io) => {
-                            self.conns[i].io = io;
-                            self.conns[i].opened = true;
-                            let slot = &mut self.peers[peer];
-                            if !slot.peer.connection_opened(now, id, Direction::Outgoing) {
-                                self.close_conn(i, stack);
-                            }
+                match result.and_then(|stream| host_io(&self.shared, id, stream)) {
+                    Ok(io) => {
+                        self.conns[i].io = io;
+                        self.conns[i].opened = true;
+                        let slot = &mut self.peers[peer];
+                        if !slot.peer.connection_opened(now, id, Direction::Outgoing) {
+                            self.close_conn(i, stack);
                         }
-                        Err(e) => {
-                            self.conns.remove(i);
-                            self.peers[peer]
-                                .peer
-                                .connection_failed(now, id, &e.to_string());
-                        }
-                    },
+                    }
                     Err(e) => {
                         self.conns.remove(i);
                         self.peers[peer]
@@ -306,26 +322,7 @@ impl Bgp {
             HostMsg::Accepted(peer, stream) => {
                 let id = self.next_id();
                 match host_io(&self.shared, id, stream) {
-                    Ok(io) => {
-                        self.conns.push(Conn {
-                            id,
-                            peer,
-                            io,
-                            out: Vec::new(),
-                            opened: true,
-                            closing: false,
-                        });
-                        let ok = !self.peers[peer].disabled
-                            && self.peers[peer].peer.connection_opened(
-                                now,
-                                id,
-                                Direction::Incoming,
-                            );
-                        if !ok {
-                            let i = self.conns.len() - 1;
-                            self.close_conn(i, stack);
-                        }
-                    }
+                    Ok(io) => self.adopt_incoming(now, Conn::new(id, peer, io, true), stack),
                     Err(e) => tracing::warn!(error = %e, "cannot use an accepted BGP connection"),
                 }
             }
@@ -377,23 +374,21 @@ impl Bgp {
                 continue;
             };
             let id = self.next_id();
-            self.conns.push(Conn {
-                id,
-                peer,
-                io: Io::Stack(h),
-                out: Vec::new(),
-                opened: true,
-                closing: false,
-            });
             let _ = stack.tcp_set_nodelay(h, true);
-            let ok = !self.peers[peer].disabled
-                && self.peers[peer]
-                    .peer
-                    .connection_opened(now, id, Direction::Incoming);
-            if !ok {
-                let i = self.conns.len() - 1;
-                self.close_conn(i, stack);
-            }
+            self.adopt_incoming(now, Conn::new(id, peer, Io::Stack(h), true), stack);
+        }
+    }
+
+    /// Hands an incoming connection to its session; closes it if the session refuses
+    /// it (or is disabled by its import limit).
+    fn adopt_incoming(&mut self, now: Instant, conn: Conn, stack: &mut Stack) {
+        let (id, peer) = (conn.id, conn.peer);
+        self.conns.push(conn);
+        let slot = &mut self.peers[peer];
+        let ok = !slot.disabled && slot.peer.connection_opened(now, id, Direction::Incoming);
+        if !ok {
+            let i = self.conns.len() - 1;
+            self.close_conn(i, stack);
         }
     }
 
@@ -454,11 +449,7 @@ impl Bgp {
             }
             // Write what waits.
             let c = &mut self.conns[i];
-            if !c.out.is_empty() {
-                if let Ok(n) = stack.tcp_send(h, &c.out) {
-                    c.out.drain(..n);
-                }
-            }
+            c.flush(stack);
             if c.closing && c.out.is_empty() {
                 stack.tcp_close(h);
                 stack.tcp_release(h);
@@ -479,12 +470,10 @@ impl Bgp {
     /// Closes connection `i` now (what the session queued for it is sent first).
     fn close_conn(&mut self, i: usize, stack: &mut Stack) {
         let c = &mut self.conns[i];
+        c.flush(stack);
         match &c.io {
             Io::Stack(h) => {
                 let h = *h;
-                if !c.out.is_empty() {
-                    let _ = stack.tcp_send(h, &c.out);
-                }
                 stack.tcp_close(h);
                 stack.tcp_release(h);
             }
@@ -524,13 +513,7 @@ impl Bgp {
         }
         // Write what the sessions produced.
         for c in &mut self.conns {
-            if let Io::Stack(h) = c.io {
-                if !c.out.is_empty() {
-                    if let Ok(n) = stack.tcp_send(h, &c.out) {
-                        c.out.drain(..n);
-                    }
-                }
-            }
+            c.flush(stack);
         }
         self.fib_pending.extend(self.rib.take_fib_changes());
         let due = now >= self.next_publish || self.fib_pending.len() >= FIB_HAND_OVER_AT;
@@ -700,25 +683,11 @@ impl Bgp {
         let remote = SocketAddr::new(slot.cfg.neighbor, slot.cfg.port);
         match slot.cfg.transport {
             Transport::Tunnel => match stack.tcp_connect(now, remote, slot.iface, None) {
-                Ok(h) => self.conns.push(Conn {
-                    id,
-                    peer: n,
-                    io: Io::Stack(h),
-                    out: Vec::new(),
-                    opened: false,
-                    closing: false,
-                }),
+                Ok(h) => self.conns.push(Conn::new(id, n, Io::Stack(h), false)),
                 Err(e) => slot.peer.connection_failed(now, id, &connect_error(&e)),
             },
             Transport::Host => {
-                self.conns.push(Conn {
-                    id,
-                    peer: n,
-                    io: Io::HostPending,
-                    out: Vec::new(),
-                    opened: false,
-                    closing: false,
-                });
+                self.conns.push(Conn::new(id, n, Io::HostPending, false));
                 let shared = self.shared.clone();
                 let spawned = std::thread::Builder::new()
                     .name("bgp-connect".into())
