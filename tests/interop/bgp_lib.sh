@@ -531,30 +531,17 @@ bgp_ref_router_start() {
 # over link-local (extended next hop by default), no static routes.
 write_bgp_router_config() {
     local f=$1
-    cat >"$f" <<EOF
+    {
+        cat <<EOF
 [router]
 asn = $R_ASN
 addresses = ["$BR_V4/32", "$BR_V6/128"]
 announce = ["$R_NET4", "$R_NET6"]
 control_socket = "$W/ctl.sock"
 
-[[interface]]
-name = "peer-a"
-private_key_file = "$W/r-a.key"
-listen_port = $R_PORT_A
-peer_public_key = "$A_PUB"
-endpoint = "$A_OUTER:$PEER_PORT"
-persistent_keepalive = 25
-addresses = ["fe80::1/64"]
-
-[[interface]]
-name = "peer-b"
-private_key_file = "$W/r-b.key"
-listen_port = $R_PORT_B
-peer_public_key = "$B_PUB"
-endpoint = "$B_OUTER:$PEER_PORT"
-persistent_keepalive = 25
-addresses = ["fe80::1/64"]
+EOF
+        router_tunnels_config
+        cat <<EOF
 
 [[bgp]]
 name = "peer_a"
@@ -574,7 +561,28 @@ hold_time = $BGP_HOLD
 keepalive = $BGP_KEEPALIVE
 connect_retry = 2
 EOF
+    } >"$f"
     chmod 644 "$f"
+}
+
+# bgp_router_up [check]: namespaces, tunnels and the peers' wireguard-go, then the router
+# under test: the reference (BIRD 2 + kernel forwarding) with BGP_RTR=ref, else
+# rootless-router with write_bgp_router_config (`check` also runs `rootless-router check`
+# on that config as a check).
+bgp_router_up() {
+    rrt_init
+    topo_up
+    bgp_peers_up
+    if [ "$BGP_RTR" = ref ]; then
+        bgp_ref_router_start
+        pass reference_router_started
+    else
+        write_bgp_router_config "$W/router.toml"
+        [ "${1:-}" = check ] && run_check check_config_ok c_check_config "$W/router.toml"
+        router_start "$W/router.toml"
+        pass router_started
+        RRT_NEED_ROUTER=1
+    fi
 }
 
 # frr_peer_conf WHO: bgpd config of peer a or b in FRR, DN42 style: neighbor fe80::1

@@ -382,16 +382,11 @@ peers_up() {
 
 # ---------------------------------------------------------------- the router under test
 
-# write_router_config FILE [B_ENDPOINT]: B_ENDPOINT "none" omits peer-b's endpoint.
-write_router_config() {
-    local f=$1 b_ep=${2:-$B_OUTER:$PEER_PORT}
-    {
-        cat <<EOF
-[router]
-asn = 4242420001
-addresses = ["$R_V4/32", "$R_V6/128"]
-control_socket = "$W/ctl.sock"
-
+# router_tunnels_config [B_ENDPOINT]: the router's two [[interface]] blocks (peer-a,
+# peer-b); B_ENDPOINT "none" omits peer-b's endpoint.
+router_tunnels_config() {
+    local b_ep=${1:-$B_OUTER:$PEER_PORT}
+    cat <<EOF
 [[interface]]
 name = "peer-a"
 private_key_file = "$W/r-a.key"
@@ -407,10 +402,26 @@ private_key_file = "$W/r-b.key"
 listen_port = $R_PORT_B
 peer_public_key = "$B_PUB"
 EOF
-        [ "$b_ep" != none ] && echo "endpoint = \"$b_ep\""
-        cat <<EOF
+    [ "$b_ep" != none ] && echo "endpoint = \"$b_ep\""
+    cat <<EOF
 persistent_keepalive = 25
 addresses = ["fe80::1/64"]
+EOF
+}
+
+# write_router_config FILE [B_ENDPOINT]: B_ENDPOINT "none" omits peer-b's endpoint.
+write_router_config() {
+    local f=$1
+    {
+        cat <<EOF
+[router]
+asn = 4242420001
+addresses = ["$R_V4/32", "$R_V6/128"]
+control_socket = "$W/ctl.sock"
+
+EOF
+        router_tunnels_config "${2:-}"
+        cat <<EOF
 
 [[route]]
 prefix = "172.20.1.0/24"

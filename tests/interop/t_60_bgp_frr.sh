@@ -17,18 +17,7 @@ require_netns sessions_established
 require_tools ip wg wireguard-go ping bird birdc /usr/lib/frr/zebra /usr/lib/frr/bgpd vtysh \
     setpriv nsenter unshare sysctl timeout "$PY"
 [ "$BGP_RTR" = ref ] || require_router_bin
-rrt_init
-topo_up
-bgp_peers_up
-if [ "$BGP_RTR" = ref ]; then
-    bgp_ref_router_start
-    pass reference_router_started
-else
-    write_bgp_router_config "$W/router.toml"
-    router_start "$W/router.toml"
-    pass router_started
-    RRT_NEED_ROUTER=1
-fi
+bgp_router_up
 PEER_KIND=([a]=frr [b]=frr)
 peer_start a
 peer_start b
