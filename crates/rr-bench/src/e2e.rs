@@ -362,23 +362,29 @@ pub fn iface_name(i: usize) -> String {
     char::from(b'a' + i as u8).to_string()
 }
 
-fn start_router(bin: &Path, flows: &[FlowSetup]) -> Result<RouterProc> {
-    let dir = std::env::temp_dir().join(format!("rr-bench-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir)?;
-    let config = dir.join("router.toml");
-    std::fs::write(&config, config_text(&dir, flows)?)?;
+/// `bin run --config DIR/router.toml` with `config` written there, its log in
+/// DIR/router.log (warnings and up).
+pub fn spawn_router(bin: &Path, dir: &Path, config: &str) -> Result<std::process::Child> {
+    std::fs::create_dir_all(dir)?;
+    let conf = dir.join("router.toml");
+    std::fs::write(&conf, config)?;
     let log = std::fs::File::create(dir.join("router.log"))?;
-    let child = Command::new(bin)
+    Command::new(bin)
         .arg("run")
         .arg("--config")
-        .arg(&config)
+        .arg(&conf)
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
-        .with_context(|| format!("starting {}", bin.display()))?;
+        .with_context(|| format!("starting {}", bin.display()))
+}
+
+fn start_router(bin: &Path, flows: &[FlowSetup]) -> Result<RouterProc> {
+    let dir = std::env::temp_dir().join(format!("rr-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let child = spawn_router(bin, &dir, &config_text(&dir, flows)?)?;
     let mut router = RouterProc { child, dir };
     let deadline = Instant::now() + Duration::from_secs(10);
     let ports: Vec<u16> = flows

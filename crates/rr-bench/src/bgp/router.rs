@@ -15,7 +15,7 @@ use anyhow::{bail, Context, Result};
 use std::io::BufReader;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 /// The dummy tunnel the feeder's routes resolve to.
@@ -99,20 +99,7 @@ impl Router {
     /// Starts `bin run --config` with `config` in `dir`; returns once its control
     /// socket answers `show-bgp`.
     pub fn start(bin: &Path, dir: &Path, config: &str) -> Result<Router> {
-        std::fs::create_dir_all(dir)?;
-        let conf = dir.join("router.toml");
-        std::fs::write(&conf, config)?;
-        let log = std::fs::File::create(dir.join("router.log"))?;
-        let child = Command::new(bin)
-            .arg("run")
-            .arg("--config")
-            .arg(&conf)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .with_context(|| format!("starting {}", bin.display()))?;
+        let child = crate::e2e::spawn_router(bin, dir, config)?;
         let pid = child.id();
         let mut r = Router {
             child,
