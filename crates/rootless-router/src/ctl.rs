@@ -505,6 +505,9 @@ pub fn render(resp: &Response) -> String {
                 s.push_str("destination not reached\n");
             }
         }
+        Response::Exec { answer } => {
+            let _ = writeln!(s, "{answer:?}");
+        }
         Response::Error { message } => {
             let _ = writeln!(s, "error: {message}");
         }

@@ -43,6 +43,13 @@ pub struct Config {
     pub routes: Vec<RouteConfig>,
     /// `[[bgp]]`: BGP sessions.
     pub bgp: Vec<BgpConfig>,
+    /// `[dns]`: the resolvers programs under `exec` use for DN42 names.
+    pub dns: DnsConfig,
+    /// `[[forward]]`: host listeners leading to DN42 addresses (for programs that
+    /// bypass libc and so `exec`: Go, static binaries).
+    pub forwards: Vec<GatewayConfig>,
+    /// `[[expose]]`: router addresses leading to services on the host.
+    pub exposes: Vec<GatewayConfig>,
     /// The file it came from (`None` from [`Config::parse`]).
     pub source: Option<PathBuf>,
 }
@@ -148,6 +155,70 @@ pub struct BgpConfig {
     pub import_limit: Option<u32>,
     /// What happens when the limit is reached (default [`LimitAction::Block`]).
     pub import_limit_action: LimitAction,
+}
+
+/// `[dns]`: how programs under `exec` resolve names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsConfig {
+    /// `servers`: resolvers on the DN42 side, asked in order over the router's network
+    /// (port 53, or `addr:port` / `[v6]:port`). Default: DN42's anycast resolvers
+    /// [`DEFAULT_DNS_SERVERS`].
+    pub servers: Vec<SocketAddr>,
+    /// `domains`: names in these domains (and the domains themselves) are resolved
+    /// through `servers`; every other name through the host's resolver. Default:
+    /// [`DEFAULT_DNS_DOMAINS`]. Lower case, no trailing dot.
+    pub domains: Vec<String>,
+}
+
+/// DN42's anycast recursive resolvers.
+pub const DEFAULT_DNS_SERVERS: [&str; 2] = ["172.20.0.53:53", "[fd42:d42:d42:54::1]:53"];
+/// DN42's own domains and reverse zones (the DN42 wiki's forward-zone list).
+pub const DEFAULT_DNS_DOMAINS: [&str; 9] = [
+    "dn42",
+    "20.172.in-addr.arpa",
+    "21.172.in-addr.arpa",
+    "22.172.in-addr.arpa",
+    "23.172.in-addr.arpa",
+    "31.172.in-addr.arpa",
+    "10.in-addr.arpa",
+    "d.f.ip6.arpa",
+    "neonetwork",
+];
+
+impl Default for DnsConfig {
+    fn default() -> DnsConfig {
+        DnsConfig {
+            servers: DEFAULT_DNS_SERVERS
+                .iter()
+                .map(|s| s.parse().expect("valid default"))
+                .collect(),
+            domains: DEFAULT_DNS_DOMAINS.iter().map(|d| d.to_string()).collect(),
+        }
+    }
+}
+
+/// One `[[forward]]` or `[[expose]]` gateway.
+///
+/// `[[forward]]`: `listen` is a host address (a kernel socket; usually 127.0.0.1:PORT),
+/// `connect` an address reached through the router (a DN42 service).
+/// `[[expose]]`: `listen` is one of the router's addresses (or `0.0.0.0` / `[::]` for
+/// all of them) on the router's stack, `connect` a host address (a service on the host).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayConfig {
+    /// `name`: optional label for logs; default `forward-N` / `expose-N`.
+    pub name: String,
+    pub protocol: GatewayProtocol,
+    pub listen: SocketAddr,
+    pub connect: SocketAddr,
+}
+
+/// `protocol` of a gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GatewayProtocol {
+    /// `"tcp"` (the default): each accepted connection is relayed to a new connection.
+    Tcp,
+    /// `"udp"`: each client address gets its own flow (idle ones expire after 60 s).
+    Udp,
 }
 
 /// The DN42 wiki's import limit per channel.

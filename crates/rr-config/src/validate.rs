@@ -569,6 +569,9 @@ impl<'a> Cx<'a> {
             interfaces,
             routes,
             bgp: sessions,
+            dns: crate::DnsConfig::default(),
+            forwards: Vec::new(),
+            exposes: Vec::new(),
             source: None,
         })
     }

@@ -10,6 +10,8 @@
 //! (the CLI renders tables from these types).
 #![forbid(unsafe_code)]
 
+pub mod exec;
+
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, Read, Write};
 use std::net::IpAddr;
@@ -46,6 +48,8 @@ pub enum Request {
         max_hops: u8,
         interface: Option<String>,
     },
+    /// An operation of the `exec` shim ([`exec`]); the connection may carry descriptors.
+    Exec { op: exec::ExecRequest },
 }
 
 /// A tunnel's state.
@@ -205,6 +209,10 @@ pub enum Response {
     },
     Error {
         message: String,
+    },
+    /// The answer to a [`Request::Exec`].
+    Exec {
+        answer: exec::ExecResponse,
     },
 }
 

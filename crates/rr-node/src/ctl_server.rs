@@ -186,6 +186,12 @@ fn handle(shared: &Shared, conn: UnixStream, me: u32) -> Result<(), rr_ctl::CtlE
         }
     };
     match req {
+        Request::Exec { .. } => rr_ctl::write_line(
+            &mut w,
+            &Response::Error {
+                message: "exec is not served by this node yet".into(),
+            },
+        ),
         Request::ShowInterfaces => rr_ctl::write_line(&mut w, &interfaces(shared)),
         Request::ShowBgp | Request::ShowRoutes { .. } => {
             let (tx, rx) = mpsc::channel();
