@@ -1,0 +1,452 @@
+//! Real programs (python3, curl) under the shim, against the fake node of
+//! `common/mod.rs` (a test double of the exec protocol, relaying "router" addresses
+//! 10.99.0.0/16 to kernel servers on 127.0.0.1).
+//!
+//! The shim library is the cdylib cargo builds for this crate before its tests
+//! (`target/<profile>/librr_preload.so`, found from the test binary's path).
+
+mod common;
+
+use common::*;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+
+#[test]
+fn tcp_blocking_connect_carries_data_both_ways() {
+    let node = FakeNode::start("tcp-block");
+    let port = tcp_echo();
+    let r = py(
+        Some(&node),
+        r#"
+import socket, sys, os, hashlib
+port = int(sys.argv[1])
+c = socket.create_connection(("10.99.0.1", port), timeout=None)
+data = os.urandom(300_000)
+c.sendall(data)
+c.shutdown(socket.SHUT_WR)
+back = b""
+while True:
+    b = c.recv(65536)
+    if not b: break
+    back += b
+print("same", back == data, len(back))
+print("peer", c.getpeername())
+print("local", c.getsockname()[0])
+print("nodelay", c.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+print("nodelay", c.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+print("type", c.getsockopt(socket.SOL_SOCKET, socket.SO_TYPE))
+"#,
+        &[&port.to_string()],
+    );
+    assert!(r.ok);
+    assert!(r.stdout.contains("same True 300000"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains(&format!("peer ('10.99.0.1', {port})")),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("local 10.99.0.100"), "{}", r.stdout);
+    assert!(r.stdout.contains("nodelay 0\nnodelay 1"), "{}", r.stdout);
+    assert!(r.stdout.contains("type 1"), "{}", r.stdout);
+    assert!(node
+        .log()
+        .iter()
+        .any(|l| l.starts_with("Connect 10.99.0.1:")));
+    assert!(r.stderr.contains("→ router"), "{}", r.stderr);
+}
+
+#[test]
+fn nonblocking_connect_tells_the_truth_through_so_error() {
+    let node = FakeNode::start("tcp-nb");
+    let port = tcp_echo();
+    let closed = closed_port();
+    let r = py(
+        Some(&node),
+        r#"
+import socket, sys, select, errno
+port, closed = int(sys.argv[1]), int(sys.argv[2])
+for p in (port, closed):
+    c = socket.socket()
+    c.setblocking(False)
+    rc = c.connect_ex(("10.99.0.1", p))
+    print("connect_ex", errno.errorcode.get(rc, rc))
+    select.select([], [c], [], 10)
+    e = c.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    print("so_error", errno.errorcode.get(e, e))
+    if e == 0:
+        print("again", errno.errorcode.get(c.connect_ex(("10.99.0.1", p))))
+        c.setblocking(True)
+        c.sendall(b"hello")
+        print("echo", c.recv(5))
+    c.close()
+try:
+    socket.create_connection(("10.99.0.1", closed))
+except ConnectionRefusedError as e:
+    print("blocking refused", e.errno == errno.ECONNREFUSED)
+"#,
+        &[&port.to_string(), &closed.to_string()],
+    );
+    assert!(r.ok);
+    let want = "connect_ex EINPROGRESS\nso_error 0\nagain EISCONN\necho b'hello'\n\
+                connect_ex EINPROGRESS\nso_error ECONNREFUSED\nblocking refused True\n";
+    assert_eq!(r.stdout, want, "{}", r.stderr);
+}
+
+#[test]
+fn loopback_stays_with_the_kernel_and_no_socket_means_no_shim() {
+    let node = FakeNode::start("loop");
+    let port = tcp_echo();
+    let script = r#"
+import socket, sys
+c = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+c.sendall(b"plain")
+print(c.recv(5), c.getpeername())
+"#;
+    let r = py(Some(&node), script, &[&port.to_string()]);
+    assert!(r.ok);
+    assert!(r.stdout.contains("b'plain' ('127.0.0.1'"), "{}", r.stdout);
+    assert!(node.log().is_empty(), "{:?}", node.log());
+    assert!(r.stderr.contains("→ kernel"), "{}", r.stderr);
+    // Without ROOTLESS_ROUTER_SOCKET the shim passes everything through, quietly.
+    let r = py(None, script, &[&port.to_string()]);
+    assert!(r.ok);
+    assert!(r.stdout.contains("b'plain'"));
+    assert_eq!(r.stderr, "");
+}
+
+#[test]
+fn udp_reports_the_true_source_and_ttl() {
+    let node = FakeNode::start("udp");
+    let port = udp_echo();
+    let r = py(
+        Some(&node),
+        r#"
+import socket, sys
+port = int(sys.argv[1])
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.setsockopt(socket.IPPROTO_IP, 12, 1)  # IP_RECVTTL
+u.sendto(b"x" * 1000, ("10.99.0.1", port))
+data, anc, flags, src = u.recvmsg(2000, 64)
+print("recvmsg", len(data), src, [(l, t, int.from_bytes(d, "little")) for l, t, d in anc])
+u.sendto(b"abc", ("10.99.0.2", port))
+print("peek", u.recv(10, socket.MSG_PEEK))
+print("short", u.recvmsg(2))
+print("local", u.getsockname()[0])
+u.connect(("10.99.0.3", port))
+u.send(b"conn")
+print("connected", u.recvfrom(100), u.getpeername())
+# A loopback destination on a fresh socket stays with the kernel.
+k = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+k.sendto(b"k", ("127.0.0.1", port))
+print("kernel", k.recvfrom(10))
+"#,
+        &[&port.to_string()],
+    );
+    assert!(r.ok);
+    let out = &r.stdout;
+    assert!(
+        out.contains(&format!("recvmsg 1000 ('10.99.0.1', {port}) [(0, 2, 61)]")),
+        "{out}"
+    );
+    assert!(out.contains("peek b'abc'"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "short (b'ab', [], {}, ('10.99.0.2', {port}))",
+            libc::MSG_TRUNC
+        )),
+        "{out}"
+    );
+    assert!(out.contains("local 10.99.0.100"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "connected (b'conn', ('10.99.0.3', {port})) ('10.99.0.3', {port})"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("kernel (b'k', ('127.0.0.1', {port}))")),
+        "{out}"
+    );
+    let log = node.log();
+    assert!(
+        log.iter().any(|l| l == "Datagram Datagram None fds=2"),
+        "{log:?}"
+    );
+    assert!(log.iter().any(|l| l.starts_with("Reconnect")), "{log:?}");
+}
+
+#[test]
+fn icmp_echo_socket_goes_through_the_node() {
+    let node = FakeNode::start("icmp");
+    let r = py(
+        Some(&node),
+        r#"
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_ICMP)
+s.sendto(bytes([8, 0, 0, 0, 0, 1, 0, 1]) + b"payload", ("10.99.0.9", 0))
+data, src = s.recvfrom(100)
+print("reply", data[0], data[8:], src[0])
+"#,
+        &[],
+    );
+    assert!(r.ok);
+    assert!(
+        r.stdout.contains("reply 0 b'payload' 10.99.0.9"),
+        "{}",
+        r.stdout
+    );
+    assert!(node.log().iter().any(|l| l.starts_with("Datagram Icmp")));
+}
+
+#[test]
+fn listen_and_accept_in_a_forked_child() {
+    let node = FakeNode::start("listen");
+    let script = r#"
+import socket, os, sys
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("10.99.0.100", 8080))
+l.listen(5)
+print("listening", l.getsockname(), l.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN), flush=True)
+pid = os.fork()
+if pid == 0:
+    c, peer = l.accept()
+    msg = c.recv(100)
+    c.sendall(b"pong:" + msg + b":" + str(peer).encode() + b":" + str(c.getsockname()).encode())
+    c.close()
+    os._exit(0)
+l.close()
+_, st = os.waitpid(pid, 0)
+print("child", st)
+"#;
+    let node_ref = &node;
+    std::thread::scope(|s| {
+        let h = s.spawn(|| py(Some(node_ref), script, &[]));
+        let exposed = node.exposed(8080);
+        let mut c = TcpStream::connect(exposed).unwrap();
+        c.write_all(b"ping").unwrap();
+        let mut back = String::new();
+        c.read_to_string(&mut back).unwrap();
+        assert!(back.starts_with("pong:ping:('10.99.0.7', "), "{back}");
+        assert!(back.ends_with(":('10.99.0.100', 8080)"), "{back}");
+        let r = h.join().unwrap();
+        assert!(r.ok);
+        assert!(
+            r.stdout.contains("listening ('10.99.0.100', 8080) 1"),
+            "{}",
+            r.stdout
+        );
+        assert!(r.stdout.contains("child 0"), "{}", r.stdout);
+    });
+}
+
+#[test]
+fn wildcard_listener_still_takes_loopback_clients() {
+    let node = FakeNode::start("wild");
+    let r = py(
+        Some(&node),
+        r#"
+import socket
+l = socket.socket()
+l.bind(("0.0.0.0", 0))
+l.listen(5)
+port = l.getsockname()[1]
+c = socket.create_connection(("127.0.0.1", port))
+a, peer = l.accept()
+c.sendall(b"via kernel")
+print(a.recv(100), peer[0], a.getsockname()[1] == port)
+"#,
+        &[],
+    );
+    assert!(r.ok);
+    assert!(
+        r.stdout.contains("b'via kernel' 127.0.0.1 True"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        node.log().iter().any(|l| l == "Listen fds=2"),
+        "{:?}",
+        node.log()
+    );
+}
+
+#[test]
+fn names_resolve_through_the_node() {
+    let node = FakeNode::start("names");
+    let r = py(
+        Some(&node),
+        r#"
+import socket
+print("gai", sorted({a[4][0] for a in socket.getaddrinfo("web.dn42", 80)}))
+print("gai4", [a[4] for a in socket.getaddrinfo("web.dn42", "http", socket.AF_INET, socket.SOCK_STREAM)])
+print("canon", socket.getaddrinfo("web.dn42", None, socket.AF_INET6, socket.SOCK_DGRAM, 0, socket.AI_CANONNAME)[0][3])
+for bad in ("nx.dn42", "fail.dn42"):
+    try:
+        socket.getaddrinfo(bad, 80)
+    except socket.gaierror as e:
+        print(bad, e.errno == socket.EAI_NONAME, e.errno == socket.EAI_AGAIN)
+print("ghbn", socket.gethostbyname("web.dn42"))
+print("ghbn_ex", socket.gethostbyname_ex("web.dn42"))
+print("gni", socket.getnameinfo(("10.99.0.1", 80), 0))
+print("gni_num", socket.getnameinfo(("10.99.0.1", 80), socket.NI_NUMERICHOST | socket.NI_NUMERICSERV))
+print("local", socket.getaddrinfo("localhost", 80, socket.AF_INET)[0][4][0])
+"#,
+        &[],
+    );
+    assert!(r.ok);
+    let want = "gai ['10.99.0.1', 'fd99::1']\n\
+                gai4 [('10.99.0.1', 80)]\n\
+                canon web.dn42\n\
+                nx.dn42 True False\n\
+                fail.dn42 False True\n\
+                ghbn 10.99.0.1\n\
+                ghbn_ex ('web.dn42', [], ['10.99.0.1'])\n\
+                gni ('host.fake.dn42', 'http')\n\
+                gni_num ('10.99.0.1', '80')\n\
+                local 127.0.0.1\n";
+    assert_eq!(r.stdout, want, "{}", r.stderr);
+}
+
+#[test]
+fn curl_fetches_through_the_node() {
+    if std::process::Command::new("curl")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("curl not installed: skipped");
+        return;
+    }
+    let node = FakeNode::start("curl");
+    let port = http_server("hello from the router side\n");
+    for url in [
+        format!("http://10.99.0.1:{port}/"),
+        format!("http://web.dn42:{port}/"),
+    ] {
+        let r = run(
+            Some(&node),
+            "curl",
+            &["-sS", "--max-time", "10", "-4", &url],
+        );
+        assert!(r.ok, "{url}");
+        assert_eq!(r.stdout, "hello from the router side\n");
+    }
+    let log = node.log();
+    assert_eq!(
+        log.iter()
+            .filter(|l| l.starts_with("Connect 10.99.0.1:"))
+            .count(),
+        2,
+        "{log:?}"
+    );
+    assert!(log.iter().any(|l| l.starts_with("Resolve")), "{log:?}");
+}
+
+#[test]
+fn dig_queries_a_server_behind_the_router() {
+    if std::process::Command::new("dig")
+        .arg("-v")
+        .output()
+        .is_err()
+    {
+        eprintln!("dig not installed: skipped");
+        return;
+    }
+    let node = FakeNode::start("dig");
+    let port = dns_server();
+    let r = run(
+        Some(&node),
+        "dig",
+        &[
+            "+short",
+            "+tries=1",
+            "+time=5",
+            "-p",
+            &port.to_string(),
+            "@10.99.0.53",
+            "example.dn42",
+            "A",
+        ],
+    );
+    assert!(r.ok);
+    assert_eq!(r.stdout, "10.99.0.42\n", "{}", r.stderr);
+    assert!(
+        node.log()
+            .iter()
+            .any(|l| l.starts_with("Datagram Datagram")),
+        "{:?}",
+        node.log()
+    );
+}
+
+#[test]
+fn nc_talks_through_the_node() {
+    if std::process::Command::new("nc").arg("-h").output().is_err() {
+        eprintln!("nc not installed: skipped");
+        return;
+    }
+    let node = FakeNode::start("nc");
+    let port = tcp_echo();
+    let mut c = std::process::Command::new("nc");
+    c.args(["-N", "10.99.0.1", &port.to_string()])
+        .env("LD_PRELOAD", preload_path())
+        .env("ROOTLESS_ROUTER_SOCKET", &node.socket)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"netcat line\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "netcat line\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(node
+        .log()
+        .iter()
+        .any(|l| l.starts_with("Connect 10.99.0.1:")));
+}
+
+#[test]
+fn an_inherited_socket_is_adopted_after_execve() {
+    let node = FakeNode::start("exec");
+    let port = tcp_echo();
+    let child = r#"
+import socket, sys
+s = socket.socket(fileno=int(sys.argv[1]))
+print("child", s.family == socket.AF_INET, s.type == socket.SOCK_STREAM, s.getpeername())
+s.sendall(b"after exec")
+print("child echo", s.recv(100))
+"#;
+    let r = py(
+        Some(&node),
+        r#"
+import socket, sys, os
+c = socket.create_connection(("10.99.0.1", int(sys.argv[1])))
+c.set_inheritable(True)
+os.execv(sys.executable, [sys.executable, "-c", sys.argv[2], str(c.fileno())])
+"#,
+        &[&port.to_string(), child],
+    );
+    assert!(r.ok);
+    assert_eq!(
+        r.stdout,
+        format!("child True True ('10.99.0.1', {port})\nchild echo b'after exec'\n"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        node.log().iter().any(|l| l.starts_with("Describe")),
+        "{:?}",
+        node.log()
+    );
+}
