@@ -2,16 +2,19 @@
 //!
 //! Checks are those a user can fix in the file: types and ranges, unknown keys (with a
 //! "did you mean" suggestion), key material and key files, duplicate interface names and
-//! ports, references from routes and BGP sessions to interfaces, and so on. It never
-//! stops at the first problem. It is not the runtime: nothing here binds sockets or
-//! talks to peers (so "port already in use by another program" is found at start, not
-//! here).
+//! ports, references from routes and BGP sessions to interfaces, `[dns]` servers and
+//! domains, `[[forward]]` / `[[expose]]` addresses (an expose listens on one of the
+//! router's addresses, a forward leads away from loopback, no two listeners of a kind
+//! on one address), and so on. It never stops at the first problem. It is not the
+//! runtime: nothing here binds sockets or talks to peers (so "port already in use by
+//! another program" is found at start, not here).
 
 use crate::error::ConfigError;
 use crate::tree::{self, Key as TKey, Node, Span, Value};
 use crate::{
-    BgpConfig, Config, Family, InterfaceConfig, Key, LimitAction, Policy, RouteConfig,
-    RouterConfig, Transport, DEFAULT_IMPORT_LIMIT, DEFAULT_MTU, MIN_MTU,
+    BgpConfig, Config, DnsConfig, Family, GatewayConfig, GatewayProtocol, InterfaceConfig, Key,
+    LimitAction, Policy, RouteConfig, RouterConfig, Transport, DEFAULT_IMPORT_LIMIT, DEFAULT_MTU,
+    MIN_MTU,
 };
 use ipnet::IpNet;
 use std::collections::HashMap;
@@ -21,7 +24,19 @@ use std::path::{Path, PathBuf};
 /// Longest path a unix socket address can hold (`sun_path` is 108 bytes with the NUL).
 const MAX_SOCKET_PATH: usize = 107;
 
-const TOP_KEYS: &[&str] = &["router", "interface", "route", "bgp"];
+const TOP_KEYS: &[&str] = &[
+    "router",
+    "interface",
+    "route",
+    "bgp",
+    "dns",
+    "forward",
+    "expose",
+];
+const DNS_KEYS: &[&str] = &["servers", "domains"];
+const GATEWAY_KEYS: &[&str] = &["name", "protocol", "listen", "connect"];
+/// The DNS port (RFC 1035 section 4.2.1).
+const DNS_PORT: u16 = 53;
 const ROUTER_KEYS: &[&str] = &[
     "asn",
     "router_id",
@@ -480,6 +495,7 @@ impl<'a> Cx<'a> {
         let top = self.table(doc, String::new(), &None)?;
         self.unknown_keys(&top, TOP_KEYS);
 
+        let errors_before = self.errors.len();
         let router = match top.get("router") {
             Some(f) => self.router(f),
             None => {
@@ -497,6 +513,9 @@ impl<'a> Cx<'a> {
             interfaces.extend(iface);
         }
         self.interface_cross_checks(&infos);
+        // The router's addresses are only known for sure when [router] and every
+        // [[interface]] were read without a problem.
+        let addresses_known = self.errors.len() == errors_before;
         let names: HashMap<&str, usize> = infos
             .iter()
             .enumerate()
@@ -540,6 +559,22 @@ impl<'a> Cx<'a> {
             sessions.push(session);
         }
 
+        let dns = match top.get("dns") {
+            Some(f) => self.dns(f),
+            None => Some(DnsConfig::default()),
+        };
+        // Otherwise expose listen addresses are not checked against them (the problem
+        // that hides some of them is reported anyway).
+        let router_addrs: Option<Vec<IpAddr>> =
+            router.as_ref().filter(|_| addresses_known).map(|(r, _)| {
+                r.addresses
+                    .iter()
+                    .chain(interfaces.iter().flat_map(|i| &i.addresses))
+                    .map(|n| n.addr())
+                    .collect()
+            });
+        let (forwards, exposes) = self.gateways(&top, router_addrs.as_deref());
+
         let (mut router, router_span) = router?;
         if router.router_id.is_none() {
             router.router_id = router.addresses.iter().find_map(|net| match net.addr() {
@@ -569,9 +604,9 @@ impl<'a> Cx<'a> {
             interfaces,
             routes,
             bgp: sessions,
-            dns: crate::DnsConfig::default(),
-            forwards: Vec::new(),
-            exposes: Vec::new(),
+            dns: dns?,
+            forwards: forwards?,
+            exposes: exposes?,
             source: None,
         })
     }
@@ -1062,6 +1097,296 @@ impl<'a> Cx<'a> {
         ))
     }
 
+    /// `[dns]`: absent keys keep their defaults ([`DnsConfig::default`]).
+    fn dns(&mut self, f: Field<'a>) -> Option<DnsConfig> {
+        let t = self.table(f.node, "dns".into(), f.span)?;
+        self.unknown_keys(&t, DNS_KEYS);
+        let defaults = DnsConfig::default();
+        let mut ok = true;
+        let servers = match t.get("servers") {
+            None => defaults.servers,
+            Some(f) => {
+                let key = t.key("servers");
+                let mut out: Vec<SocketAddr> = Vec::new();
+                for (s, span) in self.strings(f, &key) {
+                    match self.dns_server(s, span, &key) {
+                        Some(addr) if out.contains(&addr) => {
+                            self.error(span, &key, format!("{addr} is listed twice"));
+                            ok = false;
+                        }
+                        Some(addr) => out.push(addr),
+                        None => ok = false,
+                    }
+                }
+                ok &= matches!(f.node.value, Value::Array(_));
+                out
+            }
+        };
+        let domains = match t.get("domains") {
+            None => defaults.domains,
+            Some(f) => {
+                let key = t.key("domains");
+                let mut out: Vec<String> = Vec::new();
+                for (s, span) in self.strings(f, &key) {
+                    let d = s.strip_suffix('.').unwrap_or(s).to_ascii_lowercase();
+                    let bad_label = d
+                        .split('.')
+                        .any(|l| l.is_empty() || l.len() > 63 || l.contains(char::is_whitespace));
+                    if bad_label || d.len() > 253 {
+                        self.error(
+                            span,
+                            &key,
+                            format!(
+                                "{s:?} is not a domain name (dot-separated labels of 1 to 63 characters, e.g. \"dn42\" or \"20.172.in-addr.arpa\")"
+                            ),
+                        );
+                        ok = false;
+                    } else if out.contains(&d) {
+                        self.error(span, &key, format!("{s:?} is listed twice"));
+                        ok = false;
+                    } else {
+                        out.push(d);
+                    }
+                }
+                ok &= matches!(f.node.value, Value::Array(_));
+                out
+            }
+        };
+        if ok && servers.is_empty() && !domains.is_empty() {
+            let span = t.get("servers").map_or(&t.span, |f| f.span);
+            self.error(
+                span,
+                t.key("servers"),
+                format!(
+                    "is empty, but `domains` lists {} domain(s) to resolve through it: list a server, or set `domains = []` to leave every name to the host's resolver",
+                    domains.len()
+                ),
+            );
+            ok = false;
+        }
+        ok.then_some(DnsConfig { servers, domains })
+    }
+
+    /// One `[dns].servers` entry: `addr`, `addr:port` or `[v6]:port`, port 53 by default.
+    fn dns_server(&mut self, s: &str, span: &Span, key: &str) -> Option<SocketAddr> {
+        let addr = match (s.parse::<SocketAddr>(), s.parse::<IpAddr>()) {
+            (Ok(a), _) => a,
+            (_, Ok(ip)) => SocketAddr::new(ip, DNS_PORT),
+            _ => {
+                self.error(
+                    span,
+                    key,
+                    format!(
+                        "{s:?} is not an address (e.g. \"172.20.0.53\", \"10.0.0.53:5353\" or \"[fd42:d42:d42:54::1]:53\"; no host names)"
+                    ),
+                );
+                return None;
+            }
+        };
+        let ip = addr.ip();
+        let problem = if addr.port() == 0 {
+            Some("port 0 is not a port")
+        } else if ip.is_unspecified() || ip.is_multicast() || ip == Ipv4Addr::BROADCAST {
+            Some("cannot be a DNS server")
+        } else if ip.is_loopback() {
+            Some("is loopback: DNS servers are asked over the router's network (the DN42 side), not the host's")
+        } else {
+            None
+        };
+        if let Some(p) = problem {
+            self.error(span, key, format!("{s:?} {p}"));
+            return None;
+        }
+        Some(addr)
+    }
+
+    /// `[[forward]]` and `[[expose]]`, with the checks across them: unique names, no two
+    /// listeners of a kind on the same protocol and address. `router_addrs`: the
+    /// router's own addresses, when known. `None` = invalid (already reported).
+    fn gateways(
+        &mut self,
+        top: &Table<'a>,
+        router_addrs: Option<&[IpAddr]>,
+    ) -> (Option<Vec<GatewayConfig>>, Option<Vec<GatewayConfig>>) {
+        let mut names: HashMap<String, Span> = HashMap::new();
+        let mut kinds = Vec::new();
+        for kind in [Gateway::Forward, Gateway::Expose] {
+            let mut ok = true;
+            let mut out: Vec<(GatewayConfig, Span)> = Vec::new();
+            for (i, node) in self.array_of_tables(top, kind.word()).iter().enumerate() {
+                let Some((g, name_span, listen_span)) = self.gateway(kind, i, node, router_addrs)
+                else {
+                    ok = false;
+                    continue;
+                };
+                let path = format!("{} {:?}", kind.word(), g.name);
+                if let Some(first) = names.get(&g.name) {
+                    let message = format!(
+                        "duplicate name {:?} (first used on line {}); [[forward]] and [[expose]] names share one namespace",
+                        g.name,
+                        line_text(self.line(first))
+                    );
+                    self.error(&name_span, format!("{path}.name"), message);
+                    ok = false;
+                } else {
+                    names.insert(g.name.clone(), name_span);
+                }
+                if let Some((other, first)) = out
+                    .iter()
+                    .find(|(o, _)| o.protocol == g.protocol && overlaps(o.listen, g.listen))
+                {
+                    let message = format!(
+                        "{} {} is already taken by {} {:?} (line {})",
+                        protocol_word(g.protocol),
+                        g.listen,
+                        kind.word(),
+                        other.name,
+                        line_text(self.line(first))
+                    );
+                    self.error(&listen_span, format!("{path}.listen"), message);
+                    ok = false;
+                    continue;
+                }
+                out.push((g, listen_span));
+            }
+            kinds.push(ok.then(|| out.into_iter().map(|(g, _)| g).collect()));
+        }
+        let exposes = kinds.pop().flatten();
+        let forwards = kinds.pop().flatten();
+        (forwards, exposes)
+    }
+
+    /// One gateway, with the spans of its name and its listen address.
+    fn gateway(
+        &mut self,
+        kind: Gateway,
+        i: usize,
+        node: &'a Node,
+        router_addrs: Option<&[IpAddr]>,
+    ) -> Option<(GatewayConfig, Span, Span)> {
+        let mut t = self.table(node, format!("{}[{i}]", kind.word()), &None)?;
+        let name = match t.get("name") {
+            Some(_) => self.name(&t, "").inspect(|(name, _)| {
+                t.path = format!("{} {name:?}", kind.word());
+            }),
+            None => Some((format!("{}-{}", kind.word(), i + 1), t.span.clone())),
+        };
+        self.unknown_keys(&t, GATEWAY_KEYS);
+        let protocol = match t.get("protocol") {
+            None => Some(GatewayProtocol::Tcp),
+            Some(f) => self.choice(
+                f,
+                &t.key("protocol"),
+                &[("tcp", GatewayProtocol::Tcp), ("udp", GatewayProtocol::Udp)],
+            ),
+        };
+        let (listen_what, connect_what) = match kind {
+            Gateway::Forward => (
+                "the host address to listen on, e.g. \"127.0.0.1:8080\"",
+                "the address reached through the router, e.g. \"172.20.1.1:80\"",
+            ),
+            Gateway::Expose => (
+                "a router address to listen on, e.g. \"172.20.0.1:80\" or \"0.0.0.0:80\"",
+                "the service on the host, e.g. \"127.0.0.1:8080\"",
+            ),
+        };
+        let listen = self.gateway_addr(&t, "listen", listen_what);
+        let connect = self.gateway_addr(&t, "connect", connect_what);
+        let listen = listen.and_then(|(addr, span)| {
+            let ip = addr.ip();
+            let problem = match kind {
+                _ if ip.is_multicast() || ip == Ipv4Addr::BROADCAST => {
+                    Some(format!("{ip} cannot be listened on"))
+                }
+                Gateway::Expose if ip.is_unspecified() => None,
+                Gateway::Expose => router_addrs
+                    .filter(|known| !known.contains(&ip))
+                    .map(|known| {
+                        let list: Vec<String> = known.iter().map(|a| a.to_string()).collect();
+                        format!(
+                            "{ip} is not one of the router's addresses ({}): an [[expose]] listens on the router's network; use one of them, or 0.0.0.0 / [::] for all",
+                            if list.is_empty() { "it has none".to_owned() } else { list.join(", ") }
+                        )
+                    }),
+                Gateway::Forward => None,
+            };
+            match problem {
+                Some(p) => {
+                    self.error(&span, t.key("listen"), p);
+                    None
+                }
+                None => Some((addr, span)),
+            }
+        });
+        let connect = connect.and_then(|(addr, span)| {
+            let ip = addr.ip();
+            let problem = if ip.is_unspecified() || ip.is_multicast() || ip == Ipv4Addr::BROADCAST {
+                Some(format!("{ip} cannot be connected to"))
+            } else if kind == Gateway::Forward && ip.is_loopback() {
+                Some(format!(
+                    "{ip} is loopback: a [[forward]] leads through the router to a DN42 address (for a service on this host, connect to it directly, or use [[expose]] the other way round)"
+                ))
+            } else {
+                None
+            };
+            match problem {
+                Some(p) => {
+                    self.error(&span, t.key("connect"), p);
+                    None
+                }
+                None => Some(addr),
+            }
+        });
+        let (name, name_span) = name?;
+        let (listen, listen_span) = listen?;
+        Some((
+            GatewayConfig {
+                name,
+                protocol: protocol?,
+                listen,
+                connect: connect?,
+            },
+            name_span,
+            listen_span,
+        ))
+    }
+
+    /// A required `addr:port` (`[v6]:port`) with a port other than 0, and its span.
+    fn gateway_addr(
+        &mut self,
+        t: &Table<'a>,
+        name: &str,
+        what: &str,
+    ) -> Option<(SocketAddr, Span)> {
+        let Some(f) = t.get(name) else {
+            self.missing(t, name, what);
+            return None;
+        };
+        let key = t.key(name);
+        let s = self.string(f, &key)?;
+        let addr = match s.parse::<SocketAddr>() {
+            Ok(a) => a,
+            Err(_) => {
+                let hint = if s.parse::<IpAddr>().is_ok() {
+                    "the port is missing"
+                } else {
+                    "write addr:port, an IPv6 address as [addr]:port; no host names"
+                };
+                self.error(
+                    f.span,
+                    key,
+                    format!("{s:?} is not an address with a port ({hint})"),
+                );
+                return None;
+            }
+        };
+        if addr.port() == 0 {
+            self.error(f.span, key, format!("{s:?}: port 0 is not a port"));
+            return None;
+        }
+        Some((addr, f.span.clone()))
+    }
+
     /// One of a fixed set of words.
     fn choice<T: Copy>(&mut self, f: Field<'a>, key: &str, options: &[(&str, T)]) -> Option<T> {
         let s = self.string(f, key)?;
@@ -1114,6 +1439,38 @@ impl<'a> Cx<'a> {
         }
         ok.then_some(out)
     }
+}
+
+/// The two kinds of gateway.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Gateway {
+    Forward,
+    Expose,
+}
+
+impl Gateway {
+    fn word(self) -> &'static str {
+        match self {
+            Gateway::Forward => "forward",
+            Gateway::Expose => "expose",
+        }
+    }
+}
+
+fn protocol_word(p: GatewayProtocol) -> &'static str {
+    match p {
+        GatewayProtocol::Tcp => "tcp",
+        GatewayProtocol::Udp => "udp",
+    }
+}
+
+/// Two listen addresses that cannot both be bound: same port, and the same address, or
+/// a wildcard covering the other (`0.0.0.0` covers IPv4; `[::]` covers both, as a
+/// dual-stack socket does on Linux by default).
+fn overlaps(a: SocketAddr, b: SocketAddr) -> bool {
+    let covers =
+        |w: SocketAddr, o: SocketAddr| w.ip().is_unspecified() && (w.is_ipv6() || o.is_ipv4());
+    a.port() == b.port() && (a.ip() == b.ip() || covers(a, b) || covers(b, a))
 }
 
 /// An optional setting: absent → `Ok(None)`, valid → `Ok(Some(v))`, invalid → `Err(())`.
