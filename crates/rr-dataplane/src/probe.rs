@@ -78,6 +78,124 @@ pub fn echo_request(src: IpAddr, dst: IpAddr, ttl: u8, ident: u16, seq: u16) -> 
     }
 }
 
+/// An echo request that carries a program's ICMP message (what a Linux
+/// `IPPROTO_ICMP`/`IPPROTO_ICMPV6` datagram socket sends: the message from its type byte
+/// on): the type is set to echo request (RFC 792 / RFC 4443 §4.1), the identifier to
+/// `ident`, the checksum computed; sequence number and data are the program's. `None`
+/// for mixed families or a message shorter than the 8-byte echo header.
+pub fn echo_request_with(
+    src: IpAddr,
+    dst: IpAddr,
+    ttl: u8,
+    ident: u16,
+    message: &[u8],
+) -> Option<Vec<u8>> {
+    if message.len() < 8 || message.len() > 65_000 {
+        return None;
+    }
+    let mut icmp = message.to_vec();
+    icmp[1] = 0;
+    icmp[4..6].copy_from_slice(&ident.to_be_bytes());
+    match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            icmp[0] = 8;
+            icmp[2..4].copy_from_slice(&[0, 0]);
+            let c = checksum(&icmp);
+            icmp[2..4].copy_from_slice(&c.to_be_bytes());
+            let mut p = Vec::with_capacity(20 + icmp.len());
+            push_ipv4_header(&mut p, 0, (20 + icmp.len()) as u16, ident, ttl, 1, s, d);
+            p.extend_from_slice(&icmp);
+            Some(p)
+        }
+        (IpAddr::V6(s), IpAddr::V6(d)) => {
+            icmp[0] = 128;
+            icmp[2..4].copy_from_slice(&[0, 0]);
+            let c = icmpv6_checksum(&s, &d, &icmp);
+            icmp[2..4].copy_from_slice(&c.to_be_bytes());
+            let mut p = Vec::with_capacity(40 + icmp.len());
+            push_ipv6_header(&mut p, 0, icmp.len() as u16, 58, ttl, s, d);
+            p.extend_from_slice(&icmp);
+            Some(p)
+        }
+        _ => None,
+    }
+}
+
+/// An echo reply (RFC 792 type 0, RFC 4443 §4.2 type 129) as it arrived.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EchoReply<'a> {
+    pub from: IpAddr,
+    pub to: IpAddr,
+    /// TTL / hop limit as received.
+    pub ttl: u8,
+    pub ident: u16,
+    /// The ICMP message from its type byte on.
+    pub message: &'a [u8],
+}
+
+/// `packet` if it is an echo reply without IPv6 extension headers. Never panics.
+pub fn parse_echo_reply(packet: &[u8]) -> Option<EchoReply<'_>> {
+    let (from, to, ttl, message) = match packet.first()? >> 4 {
+        4 => {
+            let ihl = usize::from(packet[0] & 0x0f) * 4;
+            if ihl < 20 || packet.len() < ihl + 8 || packet[9] != 1 {
+                return None;
+            }
+            let total = usize::from(u16::from_be_bytes([packet[2], packet[3]]));
+            let end = total.clamp(ihl + 8, packet.len());
+            let ip = |o: usize| {
+                IpAddr::V4(Ipv4Addr::new(
+                    packet[o],
+                    packet[o + 1],
+                    packet[o + 2],
+                    packet[o + 3],
+                ))
+            };
+            (ip(12), ip(16), packet[8], packet.get(ihl..end)?)
+        }
+        6 => {
+            if packet.len() < 48 || packet[6] != 58 {
+                return None;
+            }
+            let len = usize::from(u16::from_be_bytes([packet[4], packet[5]]));
+            let end = (40 + len).clamp(48, packet.len());
+            let ip = |o: usize| {
+                let mut a = [0u8; 16];
+                a.copy_from_slice(&packet[o..o + 16]);
+                IpAddr::V6(Ipv6Addr::from(a))
+            };
+            (ip(8), ip(24), packet[7], packet.get(40..end)?)
+        }
+        _ => return None,
+    };
+    let want = if from.is_ipv4() { 0 } else { 129 };
+    if message.first() != Some(&want) {
+        return None;
+    }
+    Some(EchoReply {
+        from,
+        to,
+        ttl,
+        ident: u16::from_be_bytes([*message.get(4)?, *message.get(5)?]),
+        message,
+    })
+}
+
+/// Writes `ident` into an echo message (from its type byte on) and fixes its checksum;
+/// `src`/`dst` are the packet's addresses (ICMPv6's checksum covers them).
+pub fn set_echo_ident(src: IpAddr, dst: IpAddr, message: &mut [u8], ident: u16) {
+    if message.len() < 8 {
+        return;
+    }
+    message[4..6].copy_from_slice(&ident.to_be_bytes());
+    message[2..4].copy_from_slice(&[0, 0]);
+    let c = match (src, dst) {
+        (IpAddr::V6(s), IpAddr::V6(d)) => icmpv6_checksum(&s, &d, message),
+        _ => checksum(message),
+    };
+    message[2..4].copy_from_slice(&c.to_be_bytes());
+}
+
 /// If `packet` answers one of our echo requests, what it says. Never panics.
 pub fn parse_answer(packet: &[u8]) -> Option<ProbeAnswer> {
     // Per family: who answered, its TTL, and the ICMP message whose identifier and
@@ -206,6 +324,51 @@ mod tests {
     }
 
     #[test]
+    fn program_echo_requests_and_their_replies() {
+        for (s, d) in [("172.20.0.1", "172.20.1.1"), ("fd00:1::1", "fd00:a::1")] {
+            let (s, d): (IpAddr, IpAddr) = (s.parse().unwrap(), d.parse().unwrap());
+            // A program's message: its own identifier 0x0101, sequence 5, 4 data bytes.
+            let msg = [8, 0, 0, 0, 1, 1, 0, 5, b'p', b'i', b'n', b'g'];
+            let p = echo_request_with(s, d, 64, 0x7777, &msg).unwrap();
+            let off = if s.is_ipv4() { 20 } else { 40 };
+            match (s, d) {
+                (IpAddr::V6(a), IpAddr::V6(b)) => assert!(icmpv6_checksum_ok(&a, &b, &p[off..])),
+                _ => assert!(checksum_ok(&p[off..])),
+            }
+            // The peer's reply: addresses swapped, type changed.
+            let mut r = p.clone();
+            let (sa, da) = if s.is_ipv4() {
+                (12..16, 16..20)
+            } else {
+                (8..24, 24..40)
+            };
+            r[sa.clone()].copy_from_slice(&p[da.clone()]);
+            r[da].copy_from_slice(&p[sa]);
+            r[off] = if s.is_ipv4() { 0 } else { 129 };
+            let e = parse_echo_reply(&r).unwrap();
+            assert_eq!((e.from, e.to, e.ident, e.ttl), (d, s, 0x7777, 64));
+            assert_eq!(&e.message[6..], &msg[6..]);
+            let mut m = e.message.to_vec();
+            set_echo_ident(d, s, &mut m, 0x0101);
+            assert_eq!(&m[4..6], &[1, 1]);
+            match (d, s) {
+                (IpAddr::V6(a), IpAddr::V6(b)) => assert!(icmpv6_checksum_ok(&a, &b, &m)),
+                _ => assert!(checksum_ok(&m)),
+            }
+            // A request is not a reply.
+            assert!(parse_echo_reply(&p).is_none());
+        }
+        assert!(echo_request_with(
+            "172.20.0.1".parse().unwrap(),
+            "172.20.0.2".parse().unwrap(),
+            64,
+            1,
+            &[8, 0, 0]
+        )
+        .is_none());
+    }
+
+    #[test]
     fn garbage_never_panics() {
         let mut x = 88172645463325252u64;
         for len in 0..200 {
@@ -228,6 +391,7 @@ mod tests {
                     }
                 }
                 let _ = parse_answer(&v);
+                let _ = parse_echo_reply(&v);
             }
         }
     }

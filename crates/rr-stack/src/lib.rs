@@ -115,6 +115,14 @@ pub enum TcpState {
     Closed,
 }
 
+/// Buffer sizes of one TCP connection (or of every connection a listener accepts).
+/// The receive buffer also sets the window scale smoltcp offers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpBuffers {
+    pub rx: usize,
+    pub tx: usize,
+}
+
 /// Errors of the stack's operations.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum StackError {
@@ -309,6 +317,7 @@ impl Conn {
 struct Listener {
     local: SocketAddr,
     scope: Option<Scope>,
+    bufs: TcpBuffers,
     /// Listening sockets (created on demand, one per interface and destination) and
     /// connections not yet accepted.
     socks: Vec<(IfaceId, SocketHandle)>,
@@ -472,10 +481,10 @@ fn new_iface(id: IfaceId, seed: u64, cfg: &StackConfig, now: SmolInstant) -> Ifa
     }
 }
 
-fn new_tcp_socket(cfg: &StackConfig) -> tcp::Socket<'static> {
+fn new_tcp_socket(cfg: &StackConfig, bufs: TcpBuffers) -> tcp::Socket<'static> {
     let mut s = tcp::Socket::new(
-        tcp::SocketBuffer::new(vec![0u8; cfg.tcp_rx_buffer]),
-        tcp::SocketBuffer::new(vec![0u8; cfg.tcp_tx_buffer]),
+        tcp::SocketBuffer::new(vec![0u8; bufs.rx]),
+        tcp::SocketBuffer::new(vec![0u8; bufs.tx]),
     );
     s.set_congestion_control(tcp::CongestionControl::Cubic);
     // Expires handshakes that never complete, including half-open ones in a backlog.
@@ -579,7 +588,7 @@ fn prepare_listener(
     let Some(TcpEntry::Listener(l)) = tcp_entries.get_mut(&k) else {
         return;
     };
-    let mut s = new_tcp_socket(cfg);
+    let mut s = new_tcp_socket(cfg, l.bufs);
     if s.listen(listen_ep).is_ok() {
         let h = sockets.add(s);
         l.socks.push((id, h));
@@ -1020,11 +1029,23 @@ impl Stack {
     ///   link-local source or destination;
     /// - a specific address: only connections to it (link-local ones need the scope).
     ///
-    /// Port 0 picks an ephemeral port (see [`Stack::tcp_local`]).
+    /// Port 0 picks an ephemeral port (see [`Stack::tcp_local`]). Connections get the
+    /// buffer sizes of [`StackConfig`].
     pub fn tcp_listen(
         &mut self,
         local: SocketAddr,
         scope: Option<Scope>,
+    ) -> Result<TcpHandle, StackError> {
+        let bufs = self.default_buffers();
+        self.tcp_listen_with(local, scope, bufs)
+    }
+
+    /// Like [`Stack::tcp_listen`]; the connections it accepts get buffers of `bufs`.
+    pub fn tcp_listen_with(
+        &mut self,
+        local: SocketAddr,
+        scope: Option<Scope>,
+        bufs: TcpBuffers,
     ) -> Result<TcpHandle, StackError> {
         self.check_bind_addr(local.ip(), scope)?;
         let mut local = local;
@@ -1045,6 +1066,7 @@ impl Stack {
             TcpEntry::Listener(Listener {
                 local,
                 scope,
+                bufs,
                 socks: Vec::new(),
             }),
         );
@@ -1095,6 +1117,13 @@ impl Stack {
         Some(TcpHandle(id))
     }
 
+    fn default_buffers(&self) -> TcpBuffers {
+        TcpBuffers {
+            rx: self.cfg.tcp_rx_buffer,
+            tx: self.cfg.tcp_tx_buffer,
+        }
+    }
+
     fn ephemeral_tcp_port(&mut self) -> Result<u16, StackError> {
         for _ in 0..EPHEMERAL_COUNT {
             self.port_cursor = (self.port_cursor + 1) % EPHEMERAL_COUNT;
@@ -1119,6 +1148,19 @@ impl Stack {
         remote: SocketAddr,
         scope: Option<Scope>,
         local: Option<SocketAddr>,
+    ) -> Result<TcpHandle, StackError> {
+        let bufs = self.default_buffers();
+        self.tcp_connect_with(now, remote, scope, local, bufs)
+    }
+
+    /// Like [`Stack::tcp_connect`], with buffers of `bufs`.
+    pub fn tcp_connect_with(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        scope: Option<Scope>,
+        local: Option<SocketAddr>,
+        bufs: TcpBuffers,
     ) -> Result<TcpHandle, StackError> {
         self.set_now(now);
         if remote.port() == 0 || !is_unicast(remote.ip()) {
@@ -1149,7 +1191,7 @@ impl Stack {
         };
         let local_ep = IpEndpoint::new(local_ip.into(), port);
         let remote_ep = IpEndpoint::from(remote);
-        let mut sock = new_tcp_socket(&self.cfg);
+        let mut sock = new_tcp_socket(&self.cfg, bufs);
         let ifc = self.iface_mut(id);
         let in_use = ifc.sockets.iter().any(|(_, s)| {
             tcp::Socket::downcast(s).is_some_and(|t| {
@@ -1268,6 +1310,79 @@ impl Stack {
             Err(tcp::RecvError::Finished) => Err(StackError::Closed),
             Err(_) => Err(c.closed_error()),
         }
+    }
+
+    /// Like [`Stack::tcp_send`] without a copy in between: `fill` gets the largest
+    /// contiguous free part of the send buffer and returns how many bytes it wrote
+    /// there (e.g. a `read(2)` straight into it). `fill` is not called (`Ok(0)`) while
+    /// the buffer is full or the handshake is not complete. A ring buffer's free space
+    /// may be in two parts: call again while it returns what `fill` was offered.
+    pub fn tcp_send_with(
+        &mut self,
+        h: TcpHandle,
+        fill: impl FnOnce(&mut [u8]) -> usize,
+    ) -> Result<usize, StackError> {
+        let timeout = self.cfg.tcp_timeout;
+        let (c, s) = self.conn_mut(h)?;
+        let Some(s) = s else {
+            return Err(c.closed_error());
+        };
+        match s.state() {
+            tcp::State::SynSent | tcp::State::SynReceived => Ok(0),
+            tcp::State::Closed => Err(c.closed_error()),
+            _ if !s.may_send() => Err(StackError::Closed),
+            _ if s.send_queue() >= s.send_capacity() => Ok(0),
+            _ => {
+                let n = s
+                    .send(|buf| {
+                        let n = fill(buf).min(buf.len());
+                        (n, n)
+                    })
+                    .map_err(|_| StackError::Closed)?;
+                arm_timeout(s, timeout);
+                Ok(n)
+            }
+        }
+    }
+
+    /// Like [`Stack::tcp_recv`] without a copy in between: `drain` gets the largest
+    /// contiguous part of the received data and returns how many bytes it consumed
+    /// (e.g. a `write(2)` straight from it). `Ok(0)` without calling `drain`: nothing
+    /// received yet. Errors as [`Stack::tcp_recv`].
+    pub fn tcp_recv_with(
+        &mut self,
+        h: TcpHandle,
+        drain: impl FnOnce(&[u8]) -> usize,
+    ) -> Result<usize, StackError> {
+        let (c, s) = self.conn_mut(h)?;
+        let Some(s) = s else {
+            return Err(c.closed_error());
+        };
+        match s.state() {
+            tcp::State::SynSent | tcp::State::SynReceived | tcp::State::Listen => return Ok(0),
+            _ => {}
+        }
+        if s.recv_queue() == 0 {
+            // Keeps the error reporting of tcp_recv (FIN after all data, reset).
+            return match s.recv_slice(&mut []) {
+                Ok(_) => Ok(0),
+                Err(tcp::RecvError::Finished) => Err(StackError::Closed),
+                Err(_) => Err(c.closed_error()),
+            };
+        }
+        match s.recv(|buf| {
+            let n = drain(buf).min(buf.len());
+            (n, n)
+        }) {
+            Ok(n) => Ok(n),
+            Err(tcp::RecvError::Finished) => Err(StackError::Closed),
+            Err(_) => Err(c.closed_error()),
+        }
+    }
+
+    /// TCP handles in use (listeners and connections not yet released).
+    pub fn tcp_handles(&self) -> usize {
+        self.tcp.len()
     }
 
     /// Bytes queued for sending and not yet acknowledged by the peer.

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use rr_stack::{Scope, Stack, StackConfig, StackError, TcpHandle, TcpState};
+use rr_stack::{Scope, Stack, StackConfig, StackError, TcpBuffers, TcpHandle, TcpState};
 
 // ------------------------------------------------------------------ harness
 
@@ -334,6 +334,75 @@ fn tcp_survives_packet_loss() {
         got.len() == data.len()
     }));
     assert!(got == data);
+}
+
+/// Buffers of one connection, and data moved without a copy through `tcp_send_with`
+/// (fill the send buffer in place) and `tcp_recv_with` (consume from the receive buffer
+/// in place, a part at a time), then FIN reported by `tcp_recv_with` too.
+#[test]
+fn tcp_in_place_send_and_recv_with_own_buffers() {
+    let mut net = pair();
+    let big = TcpBuffers {
+        rx: 1 << 20,
+        tx: 1 << 20,
+    };
+    let l = net.nodes[1]
+        .tcp_listen_with(sa(b4(), 80), None, big)
+        .unwrap();
+    let now = net.now;
+    let c = net.nodes[0]
+        .tcp_connect_with(now, sa(b4(), 80), None, None, big)
+        .unwrap();
+    // Nothing is offered before the handshake is complete.
+    assert_eq!(net.nodes[0].tcp_send_with(c, |_| unreachable!()), Ok(0));
+    let s = accept(&mut net, 1, l);
+    wait_state(&mut net, 0, c, TcpState::Established);
+    const N: usize = 3 << 20;
+    let data = XorShift(7).bytes(N);
+    let (mut sent, mut got) = (0usize, Vec::with_capacity(N));
+    let mut largest_offer = 0;
+    let ok = net.run_until(Duration::from_secs(60), |net| {
+        let (a, rest) = net.nodes.split_at_mut(1);
+        let (a, b) = (&mut a[0], &mut rest[0]);
+        while sent < N {
+            let k = a
+                .tcp_send_with(c, |buf| {
+                    largest_offer = largest_offer.max(buf.len());
+                    let k = buf.len().min(N - sent);
+                    buf[..k].copy_from_slice(&data[sent..sent + k]);
+                    k
+                })
+                .unwrap();
+            if k == 0 {
+                break;
+            }
+            sent += k;
+        }
+        if sent == N {
+            a.tcp_close(c);
+        }
+        loop {
+            // Take at most 1000 bytes a call: the rest stays queued.
+            match b.tcp_recv_with(s, |d| {
+                let k = d.len().min(1000);
+                got.extend_from_slice(&d[..k]);
+                k
+            }) {
+                Ok(0) => return false,
+                Ok(_) => {}
+                Err(StackError::Closed) => return true,
+                Err(e) => panic!("{e}"),
+            }
+        }
+    });
+    assert!(ok, "sent {sent}, got {}", got.len());
+    assert!(got == data, "data differs");
+    // One offer saw (almost) the whole 1 MiB send buffer: the sizes took effect.
+    assert!(largest_offer > 512 * 1024, "{largest_offer}");
+    assert_eq!(net.nodes[1].tcp_handles(), 2);
+    net.nodes[1].tcp_release(s);
+    net.nodes[1].tcp_release(l);
+    assert_eq!(net.nodes[1].tcp_handles(), 0);
 }
 
 #[test]
