@@ -1,16 +1,20 @@
 //! The control thread: WireGuard timers, packets for the node itself, and probes.
 //!
-//! What it is: a loop over one channel. Packets the forwarding plane delivers locally
-//! arrive here; answers to the node's own probes (`ctl ping`, `ctl traceroute`) are
+//! What it is: a loop over one channel and one epoll. Packets the forwarding plane
+//! delivers locally arrive on the channel; answers to the node's own probes (`ctl ping`, `ctl traceroute`) are
 //! matched, the rest goes to the node's TCP/UDP stack. Every 100 ms it drives each
 //! tunnel's handshake/keepalive timers; every second it refills the handshake limiters.
 //! It also owns the BGP speaker ([`crate::bgp`]): its sessions run on the stack here (or
-//! on host sockets whose threads report through the same channel).
+//! on host sockets whose threads report through the same channel), and the relays of
+//! programs under `exec` and of the gateways ([`crate::exec`]), whose descriptors are in
+//! the epoll. When there is nothing to do it sleeps in `epoll_wait`; senders on the
+//! channel kick its eventfd only then ([`crate::shared::Waker`]).
 //!
 //! What it is not: on the forwarding path. Transit packets never come here.
 
 use crate::bgp::{Bgp, HostMsg};
-use crate::shared::{NodeError, NodeSink, Shared};
+use crate::exec::{Exec, ExecCall};
+use crate::shared::{batch_buffer, BatchSink, NodeError, NodeSink, Shared};
 use rr_config::Config;
 use rr_ctl::Response;
 use rr_dataplane::forward::Forwarder;
@@ -20,7 +24,7 @@ use rr_fib::IfIndex;
 use rr_stack::Stack;
 use std::net::IpAddr;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -34,6 +38,8 @@ pub(crate) enum ControlMsg {
     Host(HostMsg),
     /// A question only the control thread can answer (BGP sessions, the route table).
     Query(rr_ctl::Request, mpsc::Sender<Response>),
+    /// An operation of a program under `exec`.
+    Exec(ExecCall),
     Shutdown,
 }
 
@@ -87,7 +93,10 @@ pub(crate) struct Control {
     probes: Vec<ActiveProbe>,
     next_ident: u16,
     buf: Vec<u8>,
+    /// Gathers the stack's encrypted packets for segmented sends.
+    batch: Vec<u8>,
     bgp: Bgp,
+    exec: Exec,
 }
 
 impl Control {
@@ -112,6 +121,7 @@ impl Control {
         let now = Instant::now();
         let mut stack = Stack::new(now, &global, &link_local).map_err(NodeError::Stack)?;
         let bgp = Bgp::new(shared.clone(), config, &mut stack, now)?;
+        let exec = Exec::new(&shared, config, &mut stack)?;
         Ok(Control {
             shared,
             forwarder,
@@ -119,13 +129,16 @@ impl Control {
             probes: Vec::new(),
             next_ident: 0x5252,
             buf: vec![0u8; MAX_DATAGRAM],
+            batch: batch_buffer(),
             bgp,
+            exec,
         })
     }
 
     pub fn run(mut self, rx: mpsc::Receiver<ControlMsg>) {
         let mut next_tick = Instant::now();
         let mut next_second = Instant::now();
+        let waker = self.shared.control.waker.clone();
         loop {
             let now = Instant::now();
             if now >= next_tick {
@@ -139,7 +152,10 @@ impl Control {
                 next_second = now + Duration::from_secs(1);
             }
             self.drive_probes(now);
+            self.service_exec(now);
             self.drive_stack(now);
+            // What the stack received in that poll goes to the programs at once.
+            self.service_exec(now);
             let now = Instant::now();
             let mut wait = next_tick.saturating_duration_since(now);
             if let Some(d) = self.stack.poll_delay(now) {
@@ -148,7 +164,25 @@ impl Control {
             if let Some(t) = self.bgp.poll_timeout() {
                 wait = wait.min(t.saturating_duration_since(now));
             }
-            let mut msg = rx.recv_timeout(wait);
+            if let Some(t) = self.exec.poll_timeout() {
+                wait = wait.min(t.saturating_duration_since(now));
+            }
+            let mut msg = rx.try_recv();
+            if matches!(msg, Err(mpsc::TryRecvError::Empty)) {
+                // Sleep in epoll; say so first, and look again, so that no sender's
+                // message is left waiting for the timeout.
+                waker.sleeping.store(true, Ordering::SeqCst);
+                msg = rx.try_recv();
+                let sleep = if msg.is_ok() { Duration::ZERO } else { wait };
+                self.exec.wait(sleep, &waker);
+                waker.sleeping.store(false, Ordering::SeqCst);
+                if msg.is_err() {
+                    msg = rx.try_recv();
+                }
+            } else {
+                // Busy: collect descriptor events without waiting.
+                self.exec.wait(Duration::ZERO, &waker);
+            }
             // Take what is queued, but never so much that timers and the stack starve.
             for handled in 1.. {
                 match msg {
@@ -160,25 +194,55 @@ impl Control {
                     Ok(ControlMsg::Query(req, reply)) => {
                         let _ = reply.send(self.query(req));
                     }
-                    Ok(ControlMsg::Shutdown) | Err(RecvTimeoutError::Disconnected) => {
-                        self.stop_bgp();
+                    Ok(ControlMsg::Exec(call)) => {
+                        self.exec
+                            .op(call, Instant::now(), &mut self.stack, &self.shared)
+                    }
+                    Ok(ControlMsg::Shutdown) | Err(mpsc::TryRecvError::Disconnected) => {
+                        self.stop();
                         return;
                     }
-                    Err(RecvTimeoutError::Timeout) => break,
+                    Err(mpsc::TryRecvError::Empty) => break,
                 }
                 if handled == MAX_DRAIN {
                     break;
                 }
-                msg = rx.try_recv().map_err(|e| match e {
-                    mpsc::TryRecvError::Empty => RecvTimeoutError::Timeout,
-                    mpsc::TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
-                });
+                msg = rx.try_recv();
             }
             if self.shared.shutdown.load(Ordering::Relaxed) {
-                self.stop_bgp();
+                self.stop();
                 break;
             }
         }
+    }
+
+    /// One pass over the `exec` relays, then the ICMP echoes they asked for.
+    fn service_exec(&mut self, now: Instant) {
+        self.exec.service(now, &mut self.stack, &self.shared);
+        if self.exec.icmp_out.is_empty() {
+            return;
+        }
+        let fib = self.shared.fib.load();
+        for mut pkt in std::mem::take(&mut self.exec.icmp_out) {
+            let mut sink = NodeSink {
+                shared: &self.shared,
+                buf: &mut self.buf,
+            };
+            let d = self
+                .forwarder
+                .from_local(now, None, &mut pkt, &fib, &mut sink);
+            if let rr_dataplane::forward::Disposition::Dropped { reason, .. } = d {
+                tracing::trace!(%reason, "program's echo request dropped");
+            }
+        }
+    }
+
+    /// BGP sessions end with a Cease; the relays close.
+    fn stop(&mut self) {
+        self.stop_bgp();
+        self.exec.shutdown(&mut self.stack);
+        let now = Instant::now();
+        self.drive_stack(now);
     }
 
     /// Sessions closed with a Cease, so that neighbors drop our routes at once.
@@ -216,11 +280,10 @@ impl Control {
         self.bgp.drive(now, &mut self.stack);
         self.stack.poll(now);
         let fib = self.shared.fib.load();
+        // Gathered per tunnel and sent in segmented (GSO) sends, as the receive threads
+        // do: one system call per run of segments instead of one per packet.
+        let mut sink = BatchSink::new(&self.shared, &mut self.batch);
         while let Some((scope, mut packet)) = self.stack.poll_transmit() {
-            let mut sink = NodeSink {
-                shared: &self.shared,
-                buf: &mut self.buf,
-            };
             let d = self
                 .forwarder
                 .from_local(now, scope, &mut packet, &fib, &mut sink);
@@ -228,6 +291,7 @@ impl Control {
                 tracing::trace!(%reason, "own packet dropped");
             }
         }
+        sink.flush();
     }
 
     fn local_packet(&mut self, scope: IfIndex, packet: Vec<u8>) {
@@ -273,6 +337,9 @@ impl Control {
                     return;
                 }
             }
+        }
+        if self.exec.icmp_reply(&packet) {
+            return;
         }
         self.stack.receive(Instant::now(), scope, &packet);
     }

@@ -3,6 +3,11 @@
 //! What it is: accept loop and request handlers. Each connection gets a short-lived
 //! thread, reads one [`rr_ctl::Request`] line and answers; `show` requests read shared
 //! state directly (tunnel counters, a FIB snapshot), probes go through the control thread.
+//! The first message of every connection is read with `recvmsg`, so that descriptors
+//! (`SCM_RIGHTS`) sent with an `exec` operation are taken (close-on-exec); an `exec`
+//! operation is handed with its descriptors and the connection to the control thread,
+//! which answers on it (the thread ends at once, so many programs' short operations
+//! need no thread each while they wait). Descriptors with any other request are refused.
 //!
 //! What it is not: authentication beyond the kernel's peer credentials (`SO_PEERCRED`),
 //! which are exact for a local socket.
@@ -11,7 +16,8 @@ use crate::control::{ControlMsg, ProbeMode, ProbeRequest};
 use crate::shared::{NodeError, Shared};
 use base64::Engine;
 use rr_ctl::{InterfaceStatus, Request, Response, RouteEntry};
-use std::io::{BufReader, ErrorKind};
+use std::io::{ErrorKind, Read};
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::io::AsRawFd;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -102,8 +108,11 @@ fn peer_uid(s: &UnixStream) -> Option<u32> {
     (r == 0).then_some(cred.uid)
 }
 
-/// Control connections served at once; more are answered "busy".
-const MAX_CONNECTIONS: usize = 32;
+/// Control connections being read or answered by a thread at once; more are answered
+/// "busy". `exec` operations hold a thread only while their line is read.
+const MAX_CONNECTIONS: usize = 1024;
+/// Stack of a connection's thread (requests are small; answers are built on the heap).
+const CONN_STACK: usize = 256 * 1024;
 
 /// Accepts until shutdown (checked every 250 ms), one short-lived thread per connection.
 pub fn serve(shared: &Arc<Shared>, listener: UnixListener) {
@@ -145,6 +154,7 @@ pub fn serve(shared: &Arc<Shared>, listener: UnixListener) {
         let (shared, done) = (shared.clone(), active.clone());
         let spawned = std::thread::Builder::new()
             .name("ctl-conn".into())
+            .stack_size(CONN_STACK)
             .spawn(move || {
                 if let Err(e) = handle(&shared, conn, me) {
                     tracing::debug!(error = %e, "control connection");
@@ -172,9 +182,8 @@ fn handle(shared: &Shared, conn: UnixStream, me: u32) -> Result<(), rr_ctl::CtlE
         );
     }
     conn.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let mut r = BufReader::new(conn);
-    let req: Request = match rr_ctl::read_line(&mut r, MAX_REQUEST) {
-        Ok(Some(req)) => req,
+    let (line, fds) = match read_request(&conn) {
+        Ok(Some(r)) => r,
         Ok(None) => return Ok(()),
         Err(e) => {
             return rr_ctl::write_line(
@@ -185,13 +194,38 @@ fn handle(shared: &Shared, conn: UnixStream, me: u32) -> Result<(), rr_ctl::CtlE
             )
         }
     };
-    match req {
-        Request::Exec { .. } => rr_ctl::write_line(
+    let req: Request = match serde_json::from_slice(&line) {
+        Ok(req) => req,
+        Err(e) => {
+            return rr_ctl::write_line(
+                &mut w,
+                &Response::Error {
+                    message: format!("bad request: {e}"),
+                },
+            )
+        }
+    };
+    if !fds.is_empty() && !matches!(req, Request::Exec { .. }) {
+        return rr_ctl::write_line(
             &mut w,
             &Response::Error {
-                message: "exec is not served by this node yet".into(),
+                message: "descriptors come only with exec operations".into(),
             },
-        ),
+        );
+    }
+    match req {
+        Request::Exec { op } => {
+            let call = crate::exec::ExecCall { op, fds, conn };
+            if shared.control.send(ControlMsg::Exec(call)).is_err() {
+                return rr_ctl::write_line(
+                    &mut w,
+                    &Response::Error {
+                        message: "the node is shutting down".into(),
+                    },
+                );
+            }
+            Ok(())
+        }
         Request::ShowInterfaces => rr_ctl::write_line(&mut w, &interfaces(shared)),
         Request::ShowBgp | Request::ShowRoutes { .. } => {
             let (tx, rx) = mpsc::channel();
@@ -250,6 +284,40 @@ fn handle(shared: &Shared, conn: UnixStream, me: u32) -> Result<(), rr_ctl::CtlE
             },
         ),
     }
+}
+
+/// Reads one request line: the first message with `recvmsg` (taking the descriptors
+/// that came with it), the rest of the line, if any, with plain reads. `Ok(None)`: the
+/// client closed without a request.
+fn read_request(conn: &UnixStream) -> std::io::Result<Option<(Vec<u8>, Vec<OwnedFd>)>> {
+    let mut buf = vec![0u8; MAX_REQUEST + 1];
+    let (mut n, fds) = crate::sys::recv_with_fds(conn.as_raw_fd(), &mut buf)?;
+    if n == 0 {
+        return Ok(None);
+    }
+    while !buf[..n].contains(&b'\n') {
+        if n > MAX_REQUEST {
+            return Err(std::io::Error::new(
+                ErrorKind::InvalidData,
+                "control message too long",
+            ));
+        }
+        let mut r = conn;
+        let m = r.read(&mut buf[n..])?;
+        if m == 0 {
+            break;
+        }
+        n += m;
+    }
+    let end = buf[..n].iter().position(|&b| b == b'\n').unwrap_or(n);
+    if end > MAX_REQUEST {
+        return Err(std::io::Error::new(
+            ErrorKind::InvalidData,
+            "control message too long",
+        ));
+    }
+    buf.truncate(end);
+    Ok(Some((buf, fds)))
 }
 
 fn probe(

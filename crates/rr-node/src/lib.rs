@@ -5,7 +5,8 @@
 //! over all cores; each tunnel's crypto state sits behind its own mutex, held for one
 //! open or seal), one control thread (WireGuard timers, the node's own TCP/UDP stack,
 //! ping/traceroute probes, the BGP sessions and the route table that programs the
-//! FIB), and the unix control socket.
+//! FIB, the relays of programs under `exec` and of the `[[forward]]`/`[[expose]]`
+//! gateways, all waited for in one epoll), and the unix control socket.
 //!
 //! What it is not: protocol logic. Forwarding decisions, ICMP errors, the WireGuard
 //! protocol, TCP, BGP and route selection live in the sans-IO crates (`rr-dataplane`,
@@ -15,11 +16,13 @@
 mod bgp;
 mod control;
 mod ctl_server;
+mod exec;
 mod shared;
 pub mod signals;
+mod sys;
 mod udp;
 
-pub use shared::{NodeError, NodeHandle};
+pub use shared::{ExecStats, NodeError, NodeHandle};
 
 use rr_config::Config;
 

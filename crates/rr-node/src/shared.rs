@@ -42,6 +42,72 @@ pub enum NodeError {
         what: String,
         source: std::io::Error,
     },
+    #[error("gateway \"{name}\": cannot listen on {listen}")]
+    Gateway {
+        name: String,
+        listen: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("the control thread's poller: {0}")]
+    Poller(std::io::Error),
+}
+
+/// Wakes the control thread when it sleeps in epoll: senders kick its eventfd only when
+/// it said it is about to sleep, so a busy control thread costs them no system call.
+pub(crate) struct Waker {
+    pub sleeping: AtomicBool,
+    pub event: crate::sys::EventFd,
+}
+
+impl Waker {
+    pub fn kick(&self) {
+        if self.sleeping.load(Ordering::SeqCst) && self.sleeping.swap(false, Ordering::SeqCst) {
+            self.event.signal();
+        }
+    }
+}
+
+/// The sending side of the control thread's queue: a bounded channel plus its [`Waker`].
+#[derive(Clone)]
+pub(crate) struct ControlTx {
+    tx: mpsc::SyncSender<ControlMsg>,
+    pub waker: Arc<Waker>,
+}
+
+impl ControlTx {
+    /// Queues a message, waiting while the queue is full.
+    pub fn send(&self, msg: ControlMsg) -> Result<(), mpsc::SendError<ControlMsg>> {
+        let r = self.tx.send(msg);
+        self.waker.kick();
+        r
+    }
+
+    /// Queues a message unless the queue is full.
+    pub fn try_send(&self, msg: ControlMsg) -> Result<(), mpsc::TrySendError<ControlMsg>> {
+        let r = self.tx.try_send(msg);
+        if r.is_ok() {
+            self.waker.kick();
+        }
+        r
+    }
+}
+
+/// Counts of the `exec` machinery, for tests and diagnostics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExecStats {
+    /// Sockets of programs the node knows (open, or a failed connect kept for `Status`).
+    pub sockets: usize,
+    /// Relays and gateways with descriptors or stack endpoints.
+    pub relays: usize,
+    /// TCP handles of the node's stack in use (BGP's included).
+    pub stack_tcp: usize,
+}
+
+#[derive(Default)]
+pub(crate) struct ExecCounts {
+    pub sockets: AtomicU64,
+    pub relays: AtomicU64,
+    pub stack_tcp: AtomicU64,
 }
 
 /// One tunnel as the node runs it.
@@ -180,12 +246,13 @@ pub(crate) struct Shared {
     pub counters: Counters,
     /// To the control thread; bounded, so a flood of packets for the node itself is
     /// dropped (and counted) rather than queued without limit.
-    pub control: mpsc::SyncSender<ControlMsg>,
+    pub control: ControlTx,
     /// Local packets dropped because the control thread was behind.
     pub local_queue_full: AtomicU64,
     pub shutdown: AtomicBool,
     /// One handshake rate limiter per distinct private key.
     pub rate_limiters: Vec<Arc<boringtun::noise::rate_limiter::RateLimiter>>,
+    pub exec_counts: ExecCounts,
 }
 
 impl Shared {
@@ -268,6 +335,17 @@ impl NodeHandle {
     /// UDP ports the tunnels listen on, in interface order.
     pub fn listen_ports(&self) -> Vec<u16> {
         self.shared.tunnels.iter().map(|t| t.listen_port).collect()
+    }
+
+    /// Counts of the `exec` relays (published by the control thread after each pass).
+    pub fn exec_stats(&self) -> ExecStats {
+        let c = &self.shared.exec_counts;
+        let l = |a: &AtomicU64| a.load(Ordering::Relaxed) as usize;
+        ExecStats {
+            sockets: l(&c.sockets),
+            relays: l(&c.relays),
+            stack_tcp: l(&c.stack_tcp),
+        }
     }
 
     /// Stops every thread and removes the control socket.
@@ -386,16 +464,24 @@ pub(crate) fn start(config: Config) -> Result<NodeHandle, NodeError> {
     }
     let (fib, sources) = initial_fib(&config);
     let (control_tx, control_rx) = mpsc::sync_channel(CONTROL_QUEUE);
+    let waker = Arc::new(Waker {
+        sleeping: AtomicBool::new(false),
+        event: crate::sys::EventFd::new().map_err(NodeError::Poller)?,
+    });
     let shared = Arc::new(Shared {
         tunnels,
         fib: SharedFib::new(fib),
         route_sources: sources,
         local: Arc::new(local_config(&config)),
         counters: Counters::default(),
-        control: control_tx,
+        control: ControlTx {
+            tx: control_tx,
+            waker,
+        },
         local_queue_full: AtomicU64::new(0),
         shutdown: AtomicBool::new(false),
         rate_limiters: limiters.into_values().collect(),
+        exec_counts: ExecCounts::default(),
     });
 
     // Everything that can fail without threads comes first; the control socket last,
@@ -456,11 +542,11 @@ const CONTROL_QUEUE: usize = 4096;
 const HANDSHAKES_PER_SECOND: u64 = 100;
 
 /// Bytes of encrypted datagrams gathered for one segmented send.
-const TX_BATCH_BYTES: usize = 60_000;
+pub(crate) const TX_BATCH_BYTES: usize = 60_000;
 
 /// The receive threads' sink: encrypted packets for the same tunnel and endpoint are
 /// gathered and leave in one segmented send (GSO) at the end of the receive batch.
-struct BatchSink<'a> {
+pub(crate) struct BatchSink<'a> {
     shared: &'a Shared,
     /// `TX_BATCH_BYTES` of gathered datagrams plus room to encrypt one more.
     buf: &'a mut [u8],
@@ -473,8 +559,23 @@ struct BatchSink<'a> {
     closed: bool,
 }
 
-impl BatchSink<'_> {
-    fn flush(&mut self) {
+impl<'a> BatchSink<'a> {
+    /// A sink gathering into `buf`, which must hold `TX_BATCH_BYTES` plus one
+    /// datagram ([`batch_buffer`]).
+    pub fn new(shared: &'a Shared, buf: &'a mut [u8]) -> BatchSink<'a> {
+        BatchSink {
+            shared,
+            buf,
+            used: 0,
+            segment: 0,
+            count: 0,
+            target: None,
+            closed: false,
+        }
+    }
+
+    /// Sends what is gathered.
+    pub fn flush(&mut self) {
         if let Some((iface, to)) = self.target.take() {
             if let Some(slot) = self.shared.tunnels.get(iface as usize) {
                 let segment = (self.count > 1).then_some(self.segment);
@@ -534,6 +635,11 @@ impl Sink for BatchSink<'_> {
     }
 }
 
+/// A buffer for a [`BatchSink`].
+pub(crate) fn batch_buffer() -> Vec<u8> {
+    vec![0u8; TX_BATCH_BYTES + MAX_DATAGRAM + 256]
+}
+
 /// One tunnel's receive thread: a batch of datagrams -> WireGuard -> forwarding
 /// decision -> gathered, encrypted, out in segmented sends.
 fn receive_loop(shared: &Shared, i: usize) {
@@ -541,7 +647,7 @@ fn receive_loop(shared: &Shared, i: usize) {
     let mut bufs = vec![vec![0u8; RECV_BUF]; RECV_BATCH];
     let mut meta = vec![quinn_udp::RecvMeta::default(); RECV_BATCH];
     let mut plain = vec![0u8; MAX_DATAGRAM];
-    let mut out = vec![0u8; TX_BATCH_BYTES + MAX_DATAGRAM + 256];
+    let mut out = batch_buffer();
     let mut forwarder = Forwarder::new(shared.local.clone());
     let mut tally = Tally::default();
     while !shared.shutdown.load(Ordering::Relaxed) {
@@ -562,15 +668,7 @@ fn receive_loop(shared: &Shared, i: usize) {
         }
         let fib = shared.fib.load();
         let now = Instant::now();
-        let mut sink = BatchSink {
-            shared,
-            buf: &mut out,
-            used: 0,
-            segment: 0,
-            count: 0,
-            target: None,
-            closed: false,
-        };
+        let mut sink = BatchSink::new(shared, &mut out);
         for (m, buf) in meta[..n].iter().zip(&bufs) {
             let from = unmap(m.addr);
             let stride = if m.stride == 0 { m.len } else { m.stride };
