@@ -1,10 +1,11 @@
 //! `rootless-router`: a complete DN42 router in one unprivileged process.
 //!
-//! What it is: the command line — `run`, `check`, `ctl`, `genkey`, `pubkey`, `demo` —
+//! What it is: the command line — `run`, `check`, `ctl`, `exec`, `genkey`, `pubkey`, `demo` —
 //! over the library crates. Nothing here is protocol logic.
 
 mod ctl;
 mod demo;
+mod exec;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -38,6 +39,9 @@ enum Cmd {
     },
     /// Ask a running node (birdc / `wg show` style).
     Ctl(ctl::CtlArgs),
+    /// Run an unmodified program whose IPv4/IPv6 sockets use a running node's network:
+    /// `rootless-router exec -- PROGRAM ARGS...`.
+    Exec(exec::ExecArgs),
     /// Print a new WireGuard private key (as `wg genkey`).
     Genkey,
     /// Read a private key on stdin, print its public key (as `wg pubkey`).
@@ -91,8 +95,16 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
         }
         Cmd::Check { config } => match Config::load(&config) {
             Ok(c) => {
+                // Gateways are mentioned only when there are some.
+                let mut gateways = String::new();
+                for (n, word) in [(c.forwards.len(), "forward"), (c.exposes.len(), "expose")] {
+                    if n > 0 {
+                        gateways
+                            .push_str(&format!(", {n} {word}{}", if n == 1 { "" } else { "s" }));
+                    }
+                }
                 println!(
-                    "{}: ok ({} interfaces, {} routes, {} bgp sessions)",
+                    "{}: ok ({} interfaces, {} routes, {} bgp sessions{gateways})",
                     config.display(),
                     c.interfaces.len(),
                     c.routes.len(),
@@ -106,6 +118,7 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
             }
         },
         Cmd::Ctl(args) => ctl::run(args),
+        Cmd::Exec(args) => Ok(exec::run(args)),
         Cmd::Genkey => {
             println!("{}", keys::generate().to_base64());
             Ok(ExitCode::SUCCESS)
