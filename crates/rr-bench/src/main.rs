@@ -4,6 +4,8 @@
 //!   and into BIRD 2; time until every prefix is in the forwarding table, and peak RSS.
 //! - `rr-bench fib` (module [`fib`]): the router's FIB and the `prefix-trie` crate on the
 //!   same real table: lookups/s, build time, bytes per route.
+//! - `rr-bench exec` (module [`exec`]): iperf3 through two routers with the programs under
+//!   `rootless-router exec`, beside two kernels joined by wireguard-go; Gbit/s and CPU.
 //! - `rr-bench forward`, below: how fast the router forwards, tunnel to tunnel, next to
 //!   the best any WireGuard-to-WireGuard router could do on the same core.
 //!
@@ -41,6 +43,7 @@
 mod bgp;
 mod crypto;
 mod e2e;
+mod exec;
 mod fib;
 mod gso;
 mod inproc;
@@ -68,6 +71,8 @@ enum Cmd {
     Fib(fib::FibArgs),
     /// A full BGP table from one peer into the FIB: time and peak memory, beside BIRD 2.
     Bgp(bgp::BgpArgs),
+    /// iperf3 under `rootless-router exec` across two routers, beside wireguard-go + kernels.
+    Exec(exec::ExecArgs),
 }
 
 #[derive(clap::Args)]
@@ -148,6 +153,7 @@ fn main() -> Result<()> {
         Cmd::Forward(a) => forward(a),
         Cmd::Fib(a) => fib::run(a),
         Cmd::Bgp(a) => bgp::run(a),
+        Cmd::Exec(a) => exec::run(a),
     }
 }
 
