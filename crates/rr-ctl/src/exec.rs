@@ -152,6 +152,12 @@ pub enum ExecRequest {
     /// What the node knows of a socket (after `execve` the shim has forgotten).
     /// → [`ExecResponse::Socket`] or [`ExecResponse::Failed`] (`EBADF`: not ours).
     Describe { id: SockId },
+    /// The program closed its descriptor of listener or datagram socket `id` (sent after
+    /// the `close`). The node releases the socket at once when no other descriptor of the
+    /// program end is open anywhere (its end sees the hang-up), so the program can bind
+    /// the same port again right away (iperf3 -s re-creates its listener after each
+    /// test). → [`ExecResponse::Closed`].
+    Close { id: SockId },
     /// Addresses for a name, through the DNS servers on the DN42 side when the name is
     /// in a DN42 domain; → [`ExecResponse::Addresses`], or [`ExecResponse::Kernel`]
     /// when the host's resolver should answer.
@@ -210,6 +216,10 @@ pub enum ExecResponse {
     },
     Name {
         name: String,
+    },
+    /// `released`: false when another process still holds the socket (a forked worker).
+    Closed {
+        released: bool,
     },
 }
 

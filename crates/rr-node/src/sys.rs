@@ -258,6 +258,18 @@ pub fn socket_kind(fd: RawFd) -> io::Result<(libc::c_int, libc::c_int)> {
     ))
 }
 
+/// True when the other end of a connected unix socket is closed everywhere (POLLHUP).
+pub fn hung_up(fd: RawFd) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events: 0,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd; a zero timeout never blocks.
+    let n = unsafe { libc::poll(&mut p, 1, 0) };
+    n == 1 && p.revents & libc::POLLHUP != 0
+}
+
 /// Whether a stream socket is listening (`SO_ACCEPTCONN`).
 pub fn is_listening(fd: RawFd) -> bool {
     sockopt_int(fd, libc::SOL_SOCKET, libc::SO_ACCEPTCONN).is_ok_and(|v| v != 0)

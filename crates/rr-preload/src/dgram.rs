@@ -58,12 +58,20 @@ pub fn convert(fd: i32, e: &Entry, remote: Option<SocketAddr>) -> Result<bool, E
         remote,
         opts: e.opts,
     };
+    let fl = match crate::sock::flags(fd) {
+        Ok(f) => f,
+        Err(err) => {
+            sys::sys_close(prog);
+            sys::sys_close(node);
+            return Err(err);
+        }
+    };
     let fds: &[i32] = if with_kernel { &[node, fd] } else { &[node] };
     let ans = ctl::ask(&op, fds);
     sys::sys_close(node);
     match ans {
         Ok(ExecResponse::Opened { local }) => {
-            install(fd, prog)?;
+            install(fd, prog, fl)?;
             let mut ne = e.clone();
             ne.state = State::Dgram { id, local, remote };
             table::set(fd, ne);

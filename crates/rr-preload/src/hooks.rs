@@ -224,9 +224,16 @@ pub unsafe extern "C" fn shutdown(fd: c_int, how: c_int) -> c_int {
 
 #[no_mangle]
 pub unsafe extern "C" fn close(fd: c_int) -> c_int {
+    let closing = table::get(fd);
     table::forget(fd);
     // SAFETY: pass-through.
-    unsafe { real::close(fd) }
+    let r = unsafe { real::close(fd) };
+    if r == 0 {
+        if let Some(e) = closing {
+            guard((), || sock::closed(&e));
+        }
+    }
+    r
 }
 
 #[no_mangle]
@@ -418,6 +425,14 @@ pub unsafe extern "C" fn getsockopt(
                 }
                 *len = n as socklen_t;
             }
+            0
+        }
+        Some(OptAnswer::Empty) => {
+            if len.is_null() {
+                return err(libc::EFAULT);
+            }
+            // SAFETY: the caller's length word.
+            unsafe { *len = 0 };
             0
         }
         Some(OptAnswer::Native) | None => {

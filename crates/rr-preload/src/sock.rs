@@ -63,21 +63,18 @@ pub fn routed(ip: IpAddr) -> bool {
 
 /// Puts the program end `prog` of a new pair at `fd`, keeping `fd`'s `O_NONBLOCK` and
 /// `FD_CLOEXEC`; closes `prog`. Returns whether `fd` is non-blocking.
-pub fn install(fd: i32, prog: i32) -> Result<bool, Errno> {
-    let fl = sys::sys_fcntl(fd, libc::F_GETFL, 0);
-    let fdfl = sys::sys_fcntl(fd, libc::F_GETFD, 0);
-    let (fl, fdfl) = match (fl, fdfl) {
-        (Ok(a), Ok(b)) => (a, b),
-        (Err(e), _) | (_, Err(e)) => {
-            sys::sys_close(prog);
-            return Err(e);
-        }
-    };
+pub fn install(fd: i32, prog: i32, flags: Flags) -> Result<bool, Errno> {
+    let Flags { fl, fdfl } = flags;
     let cloexec = if fdfl & libc::FD_CLOEXEC != 0 {
         libc::O_CLOEXEC
     } else {
         0
     };
+    // Timeouts the program set on its kernel socket hold for the pair end that takes its
+    // place (iputils ping paces itself with SO_RCVTIMEO on a blocking socket).
+    for opt in [libc::SO_RCVTIMEO, libc::SO_SNDTIMEO] {
+        sys::sys_copy_sockopt(fd, prog, opt);
+    }
     let r = sys::sys_dup3(prog, fd, cloexec);
     sys::sys_close(prog);
     r?;
@@ -87,6 +84,23 @@ pub fn install(fd: i32, prog: i32) -> Result<bool, Errno> {
         sys::sys_fcntl(fd, libc::F_SETFL, now | libc::O_NONBLOCK)?;
     }
     Ok(nonblock)
+}
+
+/// A socket's file status and descriptor flags.
+#[derive(Clone, Copy)]
+pub struct Flags {
+    fl: i32,
+    fdfl: i32,
+}
+
+/// Reads `fd`'s flags. Must come before the op that hands the kernel socket to the node:
+/// the node makes its copy non-blocking, and file status flags are shared by every
+/// descriptor of one open file.
+pub fn flags(fd: i32) -> Result<Flags, Errno> {
+    Ok(Flags {
+        fl: sys::sys_fcntl(fd, libc::F_GETFL, 0)?,
+        fdfl: sys::sys_fcntl(fd, libc::F_GETFD, 0)?,
+    })
 }
 
 /// A new AF_UNIX pair (program end, node end) and the program end's inode.
@@ -155,6 +169,14 @@ fn connect_stream(fd: i32, e: Entry, remote: SocketAddr) -> Result<Act<i32>, Err
         remote,
         opts: e.opts,
     };
+    let fl = match flags(fd) {
+        Ok(f) => f,
+        Err(err) => {
+            sys::sys_close(prog);
+            sys::sys_close(node);
+            return Err(err);
+        }
+    };
     let started = Ctl::start(&op, &[node]);
     sys::sys_close(node);
     let first = started.and_then(|mut c| c.answer().map(|a| (c, a)));
@@ -176,7 +198,7 @@ fn connect_stream(fd: i32, e: Entry, remote: SocketAddr) -> Result<Act<i32>, Err
             return Err(libc::EIO);
         }
     };
-    let nonblock = install(fd, prog)?;
+    let nonblock = install(fd, prog, fl)?;
     let mut ne = e;
     ne.state = State::Stream {
         id,
@@ -268,7 +290,22 @@ pub fn bind(fd: i32, addr: SocketAddr) -> Result<Act<i32>, Errno> {
             e.bound = Some(actual);
             e.kernel_bound = true;
         });
-        crate::debug(|| format!("bind fd {fd} {actual} → kernel + router"));
+        crate::debug(|| {
+            format!(
+                "bind fd {fd} {actual} → kernel + router ({:?}, port {})",
+                e.kind,
+                addr.port()
+            )
+        });
+        if e.kind == SockKind::Datagram && addr.port() != 0 {
+            // A UDP server on a wildcard port hears DN42 clients before it sends
+            // anything: it becomes a router socket now (its kernel socket goes along, so
+            // the host's clients still reach it). Without a node it stays the kernel's.
+            if let Some(ne) = table::get(fd) {
+                let r = crate::dgram::convert(fd, &ne, None);
+                crate::debug(|| format!("bind fd {fd}: {r:?}"));
+            }
+        }
         return Ok(Act::Done(0));
     }
     if !routed(ip) {
@@ -311,12 +348,20 @@ pub fn listen(fd: i32, backlog: i32) -> Result<Act<i32>, Errno> {
                 backlog: u32::try_from(backlog).unwrap_or(0),
                 opts: e.opts,
             };
+            let fl = match flags(fd) {
+                Ok(f) => f,
+                Err(err) => {
+                    sys::sys_close(prog);
+                    sys::sys_close(node);
+                    return Err(err);
+                }
+            };
             let fds: &[i32] = if wildcard { &[node, fd] } else { &[node] };
             let ans = ctl::ask(&op, fds);
             sys::sys_close(node);
             match ans {
                 Ok(ExecResponse::Opened { local }) => {
-                    install(fd, prog)?;
+                    install(fd, prog, fl)?;
                     let mut ne = e;
                     ne.state = State::Listener { id, local };
                     table::set(fd, ne);
@@ -475,12 +520,27 @@ pub fn adopt(fd: i32) -> bool {
     }
 }
 
+/// After `close` of a router listener or datagram socket: tells the node, which frees
+/// the port at once unless another descriptor of it is still open (a forked child's),
+/// so a program that closes and binds the same port again finds it free.
+pub fn closed(e: &Entry) {
+    let id = match e.state {
+        State::Listener { id, .. } | State::Dgram { id, .. } => id,
+        State::Undecided | State::Stream { .. } => return,
+    };
+    let r = ctl::ask(&ExecRequest::Close { id }, &[]);
+    crate::debug(|| format!("close {id}: {r:?}"));
+}
+
 /// A `getsockopt` answer the shim makes up for a router socket.
 #[derive(Debug, PartialEq, Eq)]
 pub enum OptAnswer {
     Int(i32),
     /// `TCP_INFO` with only `tcpi_state` set.
     TcpInfo(u8),
+    /// A value of length 0: `IP_OPTIONS` of a connection that carries none (sshd drops
+    /// connections whose `IP_OPTIONS` are not empty: source routing).
+    Empty,
     /// Ask the real call on the AF_UNIX descriptor.
     Native,
 }
@@ -525,6 +585,7 @@ pub fn getsockopt(fd: i32, level: i32, name: i32) -> Option<OptAnswer> {
             } => 2, // TCP_SYN_SENT
             _ => 1,                       // TCP_ESTABLISHED
         }),
+        (libc::IPPROTO_IP, libc::IP_OPTIONS) => OptAnswer::Empty,
         (libc::IPPROTO_IPV6, libc::IPV6_V6ONLY) => OptAnswer::Int(i32::from(e.opts.v6only)),
         (libc::IPPROTO_IP, libc::IP_RECVTTL) | (libc::IPPROTO_IPV6, libc::IPV6_RECVHOPLIMIT) => {
             OptAnswer::Int(i32::from(e.recv_ttl))

@@ -327,6 +327,38 @@ pub fn sys_dup3(from: c_int, to: c_int, flags: c_int) -> Result<(), Errno> {
     retry(|| unsafe { libc::syscall(libc::SYS_dup3, from, to, flags) }).map(drop)
 }
 
+/// Copies the `SOL_SOCKET` option `opt` (a value of at most 32 bytes, e.g. a timeval)
+/// from socket `from` to socket `to`, without the hooks. Best effort: an option one of
+/// them lacks is left alone.
+pub fn sys_copy_sockopt(from: c_int, to: c_int, opt: c_int) {
+    let mut buf = [0u8; 32];
+    let mut len = buf.len() as libc::socklen_t;
+    // SAFETY: buf is writable for `len` bytes and len is a valid socklen_t.
+    let got = unsafe {
+        libc::syscall(
+            libc::SYS_getsockopt,
+            from,
+            libc::SOL_SOCKET,
+            opt,
+            buf.as_mut_ptr(),
+            &mut len as *mut libc::socklen_t,
+        )
+    };
+    if got == 0 {
+        // SAFETY: buf holds `len` bytes the kernel wrote for this option.
+        unsafe {
+            libc::syscall(
+                libc::SYS_setsockopt,
+                to,
+                libc::SOL_SOCKET,
+                opt,
+                buf.as_ptr(),
+                len,
+            )
+        };
+    }
+}
+
 /// `listen(2)` without the hooks.
 pub fn sys_listen(fd: c_int, backlog: c_int) -> Result<(), Errno> {
     // SAFETY: integer arguments only.

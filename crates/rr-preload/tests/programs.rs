@@ -140,6 +140,11 @@ print("connected", u.recvfrom(100), u.getpeername())
 k = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 k.sendto(b"k", ("127.0.0.1", port))
 print("kernel", k.recvfrom(10))
+u.close()
+# A UDP server on a wildcard port is the node's at bind (it hears DN42 first).
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", port + 1 if port < 65535 else port - 1))
+s.close()
 "#,
         &[&port.to_string()],
     );
@@ -174,6 +179,13 @@ print("kernel", k.recvfrom(10))
         "{log:?}"
     );
     assert!(log.iter().any(|l| l.starts_with("Reconnect")), "{log:?}");
+    let opened = log
+        .iter()
+        .filter(|l| l.starts_with("Datagram Datagram"))
+        .count();
+    assert_eq!(opened, 2, "{log:?} {}", r.stderr);
+    let closed = log.iter().filter(|l| *l == "Close fds=0").count();
+    assert_eq!(closed, 2, "{log:?}");
 }
 
 #[test]

@@ -797,8 +797,13 @@ impl Stack {
         Ok(())
     }
 
-    /// Source address for talking to `remote`.
-    fn select_source(&self, remote: IpAddr, scope: Option<Scope>) -> Result<IpAddr, StackError> {
+    /// Source address for talking to `remote` (what `getsockname` of a connected
+    /// socket bound to a wildcard tells).
+    pub fn select_source(
+        &self,
+        remote: IpAddr,
+        scope: Option<Scope>,
+    ) -> Result<IpAddr, StackError> {
         if is_link_local(remote) {
             let s = scope.ok_or(StackError::ScopeRequired(remote))?;
             return self

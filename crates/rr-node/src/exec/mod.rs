@@ -472,6 +472,17 @@ impl Exec {
                 }
                 return;
             }
+            ExecRequest::Close { id } => {
+                let entry = self.socks.get(&id).and_then(|r| r.entry);
+                let gone = entry
+                    .and_then(|e| self.entries.get(&e))
+                    .is_some_and(|e| e.kind.program_gone());
+                if let (true, Some(e)) = (gone, entry) {
+                    self.dead.push(e);
+                    self.reap(stack);
+                }
+                ExecResponse::Closed { released: gone }
+            }
             ExecRequest::Describe { id } => match self.socks.get(&id) {
                 Some(r) if r.entry.is_some() => ExecResponse::Socket {
                     kind: r.kind,
@@ -534,7 +545,7 @@ impl Exec {
             } => self
                 .datagram(stack, shared, fds, id, kind, v6, local, remote, opts)
                 .unwrap_or_else(|e| e),
-            ExecRequest::Reconnect { id, remote } => self.reconnect(id, remote),
+            ExecRequest::Reconnect { id, remote } => self.reconnect(stack, id, remote),
             ExecRequest::Listen {
                 id,
                 v6,
@@ -707,7 +718,7 @@ impl Exec {
             }
             return Err(e);
         }
-        let local = program_form(v6, bound);
+        let local = program_form(v6, connected_local(stack, bound, remote_u));
         self.entries.insert(
             entry,
             Entry {
@@ -745,7 +756,7 @@ impl Exec {
         None
     }
 
-    fn reconnect(&mut self, id: SockId, remote: Option<SocketAddr>) -> ExecResponse {
+    fn reconnect(&mut self, stack: &Stack, id: SockId, remote: Option<SocketAddr>) -> ExecResponse {
         let Some(rec) = self.socks.get_mut(&id) else {
             return failed(libc::EBADF, "not a socket of this node");
         };
@@ -759,6 +770,7 @@ impl Exec {
         let remote_u = remote.map(unmap);
         d.remote = remote_u;
         rec.remote = remote_u.map(|r| program_form(rec.v6, r));
+        rec.local = program_form(rec.v6, connected_local(stack, d.bound(), remote_u));
         ExecResponse::Opened { local: rec.local }
     }
 
@@ -863,6 +875,16 @@ impl Kind {
         }
     }
 
+    /// True when every descriptor of the program's end of this relay's pair is closed.
+    fn program_gone(&self) -> bool {
+        let fd = match self {
+            Kind::Dgram(r) => r.program_fd(),
+            Kind::Listen(r) => r.program_fd(),
+            Kind::Stream(_) | Kind::Gateway(_) => return false,
+        };
+        sys::hung_up(fd)
+    }
+
     /// Frees the stack endpoints. Kernel sockets the program also holds are taken out
     /// of the epoll first (closing our descriptor alone would not remove them).
     fn release(self, stack: &mut Stack, epoll: &Epoll) {
@@ -872,5 +894,17 @@ impl Kind {
             Kind::Listen(r) => r.release(stack, epoll),
             Kind::Gateway(g) => g.release(stack),
         }
+    }
+}
+
+/// The local address a datagram socket reports: its binding, with the source address the
+/// node picks for the connected peer in place of a wildcard (as the kernel does).
+fn connected_local(stack: &Stack, bound: SocketAddr, remote: Option<SocketAddr>) -> SocketAddr {
+    match remote {
+        Some(r) if bound.ip().is_unspecified() => match stack.select_source(r.ip(), None) {
+            Ok(ip) => SocketAddr::new(ip, bound.port()),
+            Err(_) => bound,
+        },
+        _ => bound,
     }
 }

@@ -245,6 +245,16 @@ pub(crate) struct DgramRelay {
 }
 
 impl DgramRelay {
+    /// The node's end of the program's pair.
+    pub fn program_fd(&self) -> std::os::fd::RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    /// The stack binding's address.
+    pub fn bound(&self) -> SocketAddr {
+        self.local
+    }
+
     pub fn new(
         fd: OwnedFd,
         kernel: Option<UdpSocket>,
@@ -454,6 +464,11 @@ pub(crate) struct ListenRelay {
 }
 
 impl ListenRelay {
+    /// The node's end of the program's pair.
+    pub fn program_fd(&self) -> std::os::fd::RawFd {
+        self.fd.as_raw_fd()
+    }
+
     pub fn new(fd: OwnedFd, kernel: Option<OwnedFd>, tcp: TcpHandle, v6: bool) -> ListenRelay {
         ListenRelay {
             fd,

@@ -329,6 +329,7 @@ fn serve(mut c: UnixStream, sh: Arc<(Mutex<Shared>, Condvar)>) {
                 std::thread::spawn(move || relay_stream(a, s));
             }
         }
+        ExecRequest::Close { .. } => answer(&mut c, ExecResponse::Closed { released: true }),
         ExecRequest::Describe { id } => {
             let known = sh.0.lock().unwrap().streams.get(&id).copied();
             answer(
@@ -616,12 +617,13 @@ pub fn http_server(body: &'static str) -> u16 {
     p
 }
 
-/// The shim library beside the test binary's directory (`target/<profile>/`): cargo
-/// builds the crate's cdylib before its integration tests.
+/// The shim library cargo built for this test run: in the test binary's own directory
+/// (`target/<profile>/deps/`), where the crate's lib target (cdylib + rlib) lands before
+/// its integration tests run. (The copy in `target/<profile>/` is refreshed only by
+/// `cargo build`, so it can be stale under `cargo test`.)
 pub fn preload_path() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
-    let p = dir.join("librr_preload.so");
+    let p = exe.parent().unwrap().join("librr_preload.so");
     assert!(p.exists(), "{} not built", p.display());
     p
 }
