@@ -4,7 +4,10 @@
 //! tunnel, over IPv6 link-local with extended next hop, as DN42 peers do); no node has a
 //! static route. The demo waits for the WireGuard handshakes and the BGP sessions, shows
 //! the routes A learned, then pings and traceroutes from A's own stack to C across B,
-//! prints what it saw, and leaves the nodes running for `ctl` until Ctrl-C.
+//! fetches a page from a web server on this host that C exposes on its DN42 address
+//! (`[[expose]]`) through a port A forwards (`[[forward]]`) and, when curl is installed,
+//! with `curl` under `rootless-router exec` on A's network; prints what it saw, and
+//! leaves the nodes running for `ctl` until Ctrl-C.
 //!
 //! What it is not: a test fixture with hidden shortcuts — every node is a full
 //! `rr_node::Node` started from a TOML config, exactly as `run` starts one.
@@ -119,8 +122,17 @@ connect_retry = 1
         [ab, bc] => (ab, bc),
         _ => anyhow::bail!("node B has not two tunnels"),
     };
-    let a = stub_config(1, &sock("a"), &ka, &kb_a, port_ba);
-    let c = stub_config(3, &sock("c"), &kc, &kb_c, port_bc);
+    // A web server on this host stands behind C: C exposes it on its DN42 address, and
+    // A forwards a port of this host to that address (the gateways that programs which
+    // bypass libc use); `exec` reaches it straight through A's network.
+    let web = host_web_server().context("starting the demo's web server on 127.0.0.1")?;
+    let forward_port = free_port().context("picking a port for A's [[forward]]")?;
+    let a = stub_config(1, &sock("a"), &ka, &kb_a, port_ba)
+        + &format!(
+            "\n[[forward]]\nlisten = \"127.0.0.1:{forward_port}\"\nconnect = \"172.20.3.1:80\"\n"
+        );
+    let c = stub_config(3, &sock("c"), &kc, &kb_c, port_bc)
+        + &format!("\n[[expose]]\nlisten = \"172.20.3.1:80\"\nconnect = \"{web}\"\n");
     let handles = vec![node_b, start("a", &a)?, start("c", &c)?];
     let nodes = [
         DemoNode {
@@ -312,6 +324,51 @@ connect_retry = 1
         },
     );
 
+    println!(
+        "\n$ TCP to 127.0.0.1:{forward_port} (A's [[forward]] to 172.20.3.1:80, C's [[expose]] of {web})"
+    );
+    match http_get(&format!("127.0.0.1:{forward_port}")) {
+        Ok(body) if body.contains(WEB_GREETING) => {
+            print!("{body}");
+            println!("=> ok");
+            passed += 1;
+        }
+        r => {
+            println!("{r:?}\n=> FAILED");
+            failed += 1;
+        }
+    }
+    let exe_path = std::env::current_exe().ok();
+    match (exe_path, find_in_path("curl"), crate::exec::find_shim()) {
+        (_, _, Err(e)) => println!("\n(exec check skipped: {e})"),
+        (Some(exe), Some(curl), Ok(_)) => {
+            println!(
+                "\n$ rootless-router exec --socket {} -- curl -s http://172.20.3.1/   (on A's network)",
+                nodes[0].socket.display()
+            );
+            let out = std::process::Command::new(exe)
+                .arg("exec")
+                .arg("--socket")
+                .arg(&nodes[0].socket)
+                .arg("--")
+                .arg(curl)
+                .args(["-s", "--max-time", "10", "http://172.20.3.1/"])
+                .output();
+            match out {
+                Ok(o) if String::from_utf8_lossy(&o.stdout).contains(WEB_GREETING) => {
+                    print!("{}", String::from_utf8_lossy(&o.stdout));
+                    println!("=> ok");
+                    passed += 1;
+                }
+                r => {
+                    println!("{r:?}\n=> FAILED");
+                    failed += 1;
+                }
+            }
+        }
+        _ => println!("\n(exec check skipped: curl is not installed)"),
+    }
+
     println!("\n{passed} passed, {failed} failed");
     let mut poke = String::new();
     let exe = std::env::current_exe()
@@ -353,6 +410,15 @@ connect_retry = 1
     );
     let _ = writeln!(
         poke,
+        "  {exe} exec --socket {} -- curl http://172.20.3.1/   # any program, on A's network",
+        nodes[0].socket.display()
+    );
+    let _ = writeln!(
+        poke,
+        "  curl http://127.0.0.1:{forward_port}/                  # A's [[forward]] to C"
+    );
+    let _ = writeln!(
+        poke,
         "Configs are in {}. Ctrl-C stops the demo.",
         dir.display()
     );
@@ -371,6 +437,67 @@ connect_retry = 1
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// What the demo's web server answers.
+const WEB_GREETING: &str = "hello from the web server behind node C";
+
+/// A web server on 127.0.0.1 (the host's kernel), answering every request with
+/// [`WEB_GREETING`]; returns its address.
+fn host_web_server() -> std::io::Result<std::net::SocketAddr> {
+    use std::io::Read as _;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    std::thread::Builder::new()
+        .name("demo-web".into())
+        .spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let mut conn = conn;
+                let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut req = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !req.windows(4).any(|w| w == b"\r\n\r\n") && req.len() < 16384 {
+                    match conn.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => req.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let body = format!("{WEB_GREETING}\n");
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        })?;
+    Ok(addr)
+}
+
+/// A TCP port free on 127.0.0.1 right now.
+fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// One HTTP GET of `/` at `addr`; the body.
+fn http_get(addr: &str) -> std::io::Result<String> {
+    use std::io::Read as _;
+    let mut s = std::net::TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    s.write_all(b"GET / HTTP/1.1\r\nHost: demo\r\nConnection: close\r\n\r\n")?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    Ok(out.split("\r\n\r\n").nth(1).unwrap_or_default().to_string())
+}
+
+/// `name` found in `$PATH`.
+fn find_in_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.is_file())
 }
 
 /// A stub node `n` (A = 1, C = 3): 172.20.n.1 and fd00:n::1, one tunnel to B at

@@ -242,7 +242,7 @@ fn hello(socket: &Path) -> Result<(), Refusal> {
 
 /// The shim: `$ROOTLESS_ROUTER_PRELOAD`, else beside the executable, else in
 /// `../lib/rootless-router/` from it.
-fn find_shim() -> Result<PathBuf, String> {
+pub(crate) fn find_shim() -> Result<PathBuf, String> {
     if let Some(p) = std::env::var_os(ENV_PRELOAD).filter(|p| !p.is_empty()) {
         let p = absolute(Path::new(&p))?;
         if !p.is_file() {
