@@ -167,6 +167,11 @@ impl Control {
             if let Some(t) = self.exec.poll_timeout() {
                 wait = wait.min(t.saturating_duration_since(now));
             }
+            if self.exec.busy() || self.stack.tx_queued() > 0 {
+                // A relay stopped at its budget, or the last pass queued packets: the
+                // next round goes on at once (messages are still taken in between).
+                wait = Duration::ZERO;
+            }
             let mut msg = rx.try_recv();
             if matches!(msg, Err(mpsc::TryRecvError::Empty)) {
                 // Sleep in epoll; say so first, and look again, so that no sender's

@@ -101,6 +101,13 @@ pub struct ExecStats {
     pub relays: usize,
     /// TCP handles of the node's stack in use (BGP's included).
     pub stack_tcp: usize,
+    /// The most packets the stack's transmit queue held after a pass over the relays
+    /// (bounded by the stack's `tx_queue_packets`, 4096).
+    pub stack_tx_peak: usize,
+    /// The most programs' ICMP echo requests queued after a pass (at most 1024).
+    pub icmp_out_peak: usize,
+    /// Datagrams of programs and gateways dropped for want of room in those queues.
+    pub dgram_dropped: u64,
 }
 
 #[derive(Default)]
@@ -108,6 +115,9 @@ pub(crate) struct ExecCounts {
     pub sockets: AtomicU64,
     pub relays: AtomicU64,
     pub stack_tcp: AtomicU64,
+    pub stack_tx_peak: AtomicU64,
+    pub icmp_out_peak: AtomicU64,
+    pub dgram_dropped: AtomicU64,
 }
 
 /// One tunnel as the node runs it.
@@ -345,6 +355,9 @@ impl NodeHandle {
             sockets: l(&c.sockets),
             relays: l(&c.relays),
             stack_tcp: l(&c.stack_tcp),
+            stack_tx_peak: l(&c.stack_tx_peak),
+            icmp_out_peak: l(&c.icmp_out_peak),
+            dgram_dropped: c.dgram_dropped.load(Ordering::Relaxed),
         }
     }
 

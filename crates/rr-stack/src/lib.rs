@@ -64,6 +64,10 @@
 //!   discovery: the TCP MSS follows [`StackConfig::mtu`]).
 //! - No IP fragmentation or reassembly: IPv4 fragments are dropped, and UDP datagrams
 //!   larger than the MTU are refused with [`StackError::MessageTooLong`].
+//! - No unbounded output: once [`StackConfig::tx_queue_packets`] packets wait for
+//!   [`Stack::poll_transmit`], TCP holds back and [`Stack::udp_send_to`] refuses with
+//!   [`StackError::QueueFull`] (the caller drops the datagram, as a full kernel queue
+//!   would).
 //! - No multicast, and UDP behind IPv6 extension headers is not matched to bindings.
 //! - No TCP-MD5 (smoltcp lacks it), no TCP timestamps, no SACK generation.
 //! - An IPv4 "link-local" 169.254/16 address is treated as an ordinary global address.
@@ -154,6 +158,10 @@ pub enum StackError {
     PortsExhausted,
     #[error("datagram of {len} bytes does not fit the MTU of {mtu} bytes")]
     MessageTooLong { len: usize, mtu: usize },
+    /// [`StackConfig::tx_queue_packets`] packets already wait for
+    /// [`Stack::poll_transmit`]: the datagram is not queued (`ENOBUFS`).
+    #[error("the transmit queue is full ({0} packets)")]
+    QueueFull(usize),
     /// The connection ended in an orderly way (FIN received and all data read), or
     /// was closed or aborted locally.
     #[error("connection closed")]
@@ -189,7 +197,8 @@ pub struct StackConfig {
     pub udp_queue_bytes: usize,
     /// Packets queued per interface between `receive` and `poll`. Default 4096.
     pub rx_queue_packets: usize,
-    /// Packets queued for `poll_transmit` before TCP holds back. Default 4096.
+    /// Packets queued for `poll_transmit` before TCP holds back and `udp_send_to`
+    /// refuses with [`StackError::QueueFull`]. Default 4096.
     pub tx_queue_packets: usize,
     /// Seed for TCP initial sequence numbers and ephemeral ports. `None`: random per
     /// process (use `Some` in tests for determinism).
@@ -224,6 +233,8 @@ pub struct StackStats {
     pub rx_queue_full: u64,
     /// A UDP binding's queue was full.
     pub udp_queue_full: u64,
+    /// Datagrams `udp_send_to` refused because the transmit queue was full.
+    pub tx_queue_full: u64,
 }
 
 /// Which smoltcp interface: the global one, or a tunnel's link-local one.
@@ -713,6 +724,13 @@ impl Stack {
     /// Drop counters.
     pub fn stats(&self) -> StackStats {
         self.stats
+    }
+
+    /// Packets waiting for [`Stack::poll_transmit`] (at most
+    /// [`StackConfig::tx_queue_packets`], plus the replies smoltcp makes to received
+    /// packets: RSTs, ACKs, ICMP errors).
+    pub fn tx_queued(&self) -> usize {
+        self.out.len()
     }
 
     fn set_now(&mut self, now: Instant) -> SmolInstant {
@@ -1601,7 +1619,8 @@ impl Stack {
     /// Send one datagram to `to`. `scope` (or the binding's) is required for a
     /// link-local destination; for a global one it sends the datagram out of that
     /// tunnel instead of routing by FIB. The packet is ready for
-    /// [`Stack::poll_transmit`] at once.
+    /// [`Stack::poll_transmit`] at once; when [`StackConfig::tx_queue_packets`] packets
+    /// already wait there it is refused with [`StackError::QueueFull`].
     pub fn udp_send_to(
         &mut self,
         h: UdpHandle,
@@ -1636,6 +1655,10 @@ impl Stack {
         let mtu = self.cfg.mtu.min(65535);
         if len > mtu {
             return Err(StackError::MessageTooLong { len, mtu });
+        }
+        if self.out.len() >= self.cfg.tx_queue_packets {
+            self.stats.tx_queue_full += 1;
+            return Err(StackError::QueueFull(self.out.len()));
         }
         let src = SocketAddr::new(src_ip, b.local.port());
         let bytes = packet::build_udp(src, to, data).ok_or(StackError::FamilyMismatch {
@@ -1672,5 +1695,47 @@ impl Stack {
     /// Unbind; queued datagrams are dropped.
     pub fn udp_close(&mut self, h: UdpHandle) {
         self.udp.remove(&h.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn udp_send_refuses_once_the_transmit_queue_is_full() {
+        let (a, b): (IpAddr, IpAddr) = ([172, 20, 1, 1].into(), [172, 20, 2, 1].into());
+        let to = SocketAddr::new(b, 53);
+        let cfg = StackConfig {
+            tx_queue_packets: 8,
+            random_seed: Some(1),
+            ..StackConfig::default()
+        };
+        let mut s = Stack::with_config(Instant::now(), &[a], &[], cfg).unwrap();
+        let u = s.udp_bind(SocketAddr::new(a, 0), None).unwrap();
+        for i in 0..8 {
+            s.udp_send_to(u, &[i], to, None).unwrap();
+        }
+        assert_eq!(s.tx_queued(), 8);
+        // Full: refused and counted, nothing more queued.
+        for _ in 0..3 {
+            assert_eq!(
+                s.udp_send_to(u, b"x", to, None),
+                Err(StackError::QueueFull(8))
+            );
+        }
+        assert_eq!(s.tx_queued(), 8);
+        assert_eq!(s.stats().tx_queue_full, 3);
+        // One packet sent on: room for one more, in order.
+        let (_, first) = s.poll_transmit().unwrap();
+        assert_eq!(first.last(), Some(&0));
+        s.udp_send_to(u, b"y", to, None).unwrap();
+        assert!(s.udp_send_to(u, b"z", to, None).is_err());
+        let mut last = None;
+        while let Some((_, p)) = s.poll_transmit() {
+            last = p.last().copied();
+        }
+        assert_eq!(last, Some(b'y'));
+        assert_eq!(s.tx_queued(), 0);
     }
 }

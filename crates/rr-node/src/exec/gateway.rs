@@ -10,11 +10,13 @@
 //! - expose UDP: a stack binding; each remote address → a connected host socket (a
 //!   flow entry of its own, registered in epoll); its replies go back from the binding.
 //!
-//! UDP flows idle for [`FLOW_IDLE`] are closed. What it is not: a proxy protocol (no
+//! UDP flows idle for [`FLOW_IDLE`] are closed. Host sockets are read one
+//! [`super::Budget`] per pass; at [`super::MAX_RELAYS`] new connections wait in the
+//! kernel's or the stack's backlog and new expose flows are not made. What it is not: a proxy protocol (no
 //! PROXY header; the far side sees the node's / the host's address).
 
 use super::relay::StreamRelay;
-use super::{Ctx, Entry, Kind, RELAY_TCP_BUFFERS};
+use super::{udp_sent, Budget, Ctx, Entry, Kind, RELAY_TCP_BUFFERS};
 use crate::sys::{self, Ready};
 use crate::NodeError;
 use rr_config::{Config, GatewayConfig, GatewayProtocol};
@@ -170,7 +172,7 @@ impl Gateway {
                 connect,
                 readable,
             } => {
-                while *readable {
+                while *readable && ctx.room() {
                     match sys::accept(listener.as_raw_fd(), true) {
                         Ok((fd, _)) => forward_conn(ctx, name, fd, *connect),
                         Err(e) if e.kind() == ErrorKind::WouldBlock => *readable = false,
@@ -190,7 +192,12 @@ impl Gateway {
                 readable,
                 flows,
             } => {
+                let mut budget = Budget::new();
                 while *readable {
+                    if !budget.left() {
+                        ctx.more = true;
+                        break;
+                    }
                     let (n, client) = match sock.recv_from(ctx.buf) {
                         Ok(r) => r,
                         Err(e) if e.kind() == ErrorKind::WouldBlock => {
@@ -199,6 +206,7 @@ impl Gateway {
                         }
                         Err(_) => continue,
                     };
+                    budget.spend(n);
                     let flow = match flows.get_mut(&client) {
                         Some(f) => f,
                         None => {
@@ -214,9 +222,8 @@ impl Gateway {
                     };
                     flow.1 = ctx.now;
                     let data = ctx.buf.get(..n).unwrap_or_default();
-                    if let Err(e) = ctx.stack.udp_send_to(flow.0, data, *connect, None) {
-                        tracing::trace!(gateway = %name, error = %e, "datagram not sent");
-                    }
+                    let r = ctx.stack.udp_send_to(flow.0, data, *connect, None);
+                    udp_sent(ctx.shared, r, *connect);
                 }
                 let now = ctx.now;
                 flows.retain(|client, (h, last)| {
@@ -236,7 +243,10 @@ impl Gateway {
                 true
             }
             Gateway::ExposeTcp { listener, connect } => {
-                while let Some(h) = ctx.stack.tcp_accept(*listener) {
+                while ctx.room() {
+                    let Some(h) = ctx.stack.tcp_accept(*listener) else {
+                        break;
+                    };
                     expose_conn(ctx, h, *connect);
                 }
                 true
@@ -250,6 +260,8 @@ impl Gateway {
                     let live = flows.get(&from).filter(|s| Arc::strong_count(s) > 1);
                     let s = match live {
                         Some(s) => s.clone(),
+                        // A new flow is a relay; at the limit the datagram is dropped.
+                        None if !ctx.room() => continue,
                         None => match expose_flow(ctx, *binding, from, *connect) {
                             Ok(s) => {
                                 flows.insert(from, s.clone());
@@ -274,12 +286,19 @@ impl Gateway {
                 remote,
                 readable,
             } => {
+                let mut budget = Budget::new();
                 while *readable {
+                    if !budget.left() {
+                        ctx.more = true;
+                        break;
+                    }
                     match sock.sock.recv(ctx.buf) {
                         Ok(n) => {
+                            budget.spend(n);
                             sock.touch(ctx.now);
                             let data = ctx.buf.get(..n).unwrap_or_default();
-                            let _ = ctx.stack.udp_send_to(*binding, data, *remote, None);
+                            let r = ctx.stack.udp_send_to(*binding, data, *remote, None);
+                            udp_sent(ctx.shared, r, *remote);
                         }
                         Err(e) if e.kind() == ErrorKind::WouldBlock => *readable = false,
                         Err(e) if e.kind() == ErrorKind::Interrupted => {}

@@ -14,6 +14,13 @@
 //! much as the stack's send buffer takes (read straight into it), to a descriptor what
 //! the stack received (written straight from its buffer).
 //!
+//! Bounds: a datagram relay moves at most one [`Budget`] per pass and stays readable
+//! when it has more ([`Exec::busy`]: the control loop then polls instead of sleeping);
+//! datagrams the stack's transmit queue or the ICMP queue ([`ICMP_OUT_MAX`]) has no room
+//! for are dropped and counted; at most [`MAX_RELAYS`] relays exist at once (`EMFILE`
+//! beyond, for programs; gateways leave new connections in the kernel's or the stack's
+//! backlog until one closes).
+//!
 //! What it is not: a socket API. The shim (`rr-preload`) turns libc calls into the
 //! operations; routing decisions are the FIB's; TCP is smoltcp's.
 
@@ -51,6 +58,19 @@ const FAILED_KEPT: Duration = Duration::from_secs(60);
 const RECORD_MAX: usize = rr_ctl::exec::DGRAM_HEADER_LEN + 65_536;
 /// Token of the control thread's eventfd.
 pub(crate) const WAKE_TOKEN: u64 = u64::MAX;
+/// Most relays at once: program sockets (connections, accepted connections, datagram
+/// sockets, listeners) and gateway connections and flows. A TCP relay may hold 1 MiB +
+/// 1 MiB of stack buffers ([`RELAY_TCP_BUFFERS`]) and 1 MiB + 1 MiB of kernel pair
+/// buffers ([`PAIR_BUFFER`]), so this bounds the worst case to a few GiB; a program
+/// asking for more sockets gets `EMFILE`. The connections kept for connects' answers
+/// and `Status` waiters are bounded by the same number.
+pub(crate) const MAX_RELAYS: usize = 4096;
+/// Records one datagram relay (or UDP gateway) moves in one pass, at most.
+const BATCH_RECORDS: usize = 64;
+/// Bytes one datagram relay (or UDP gateway) moves in one pass, at most.
+const BATCH_BYTES: usize = 256 * 1024;
+/// Programs' ICMP echo requests queued for the forwarding plane between two passes.
+pub(crate) const ICMP_OUT_MAX: usize = 1024;
 /// ICMP echo identifiers the node hands to programs' ICMP sockets (`ctl ping` counts
 /// up from 0x5253, far below).
 const ICMP_IDENT_FIRST: u16 = 0xa000;
@@ -88,6 +108,7 @@ fn errno_of(e: &StackError) -> i32 {
         StackError::Refused => libc::ECONNREFUSED,
         StackError::Reset => libc::ECONNRESET,
         StackError::Closed => libc::EPIPE,
+        StackError::QueueFull(_) => libc::ENOBUFS,
         _ => libc::EINVAL,
     }
 }
@@ -155,6 +176,33 @@ struct Entry {
     kind: Kind,
 }
 
+/// The share of one pass a datagram loop may use, so that one flooding program cannot
+/// hold the control thread (a writer as fast as the node never lets it see `EAGAIN`).
+pub(crate) struct Budget {
+    records: usize,
+    bytes: usize,
+}
+
+impl Budget {
+    pub fn new() -> Budget {
+        Budget {
+            records: BATCH_RECORDS,
+            bytes: BATCH_BYTES,
+        }
+    }
+
+    /// Is there room for another record?
+    pub fn left(&self) -> bool {
+        self.records > 0 && self.bytes > 0
+    }
+
+    /// Counts one record of `len` bytes.
+    pub fn spend(&mut self, len: usize) {
+        self.records = self.records.saturating_sub(1);
+        self.bytes = self.bytes.saturating_sub(len);
+    }
+}
+
 /// What a pass may use and change besides the entry it serves.
 pub(crate) struct Ctx<'a> {
     pub now: Instant,
@@ -167,6 +215,10 @@ pub(crate) struct Ctx<'a> {
     socks: &'a mut HashMap<SockId, SockRec>,
     /// ICMP packets to send (through the forwarding plane, from the control thread).
     pub icmp_out: &'a mut Vec<Vec<u8>>,
+    /// Relays at the start of the pass (with `adds`, what [`MAX_RELAYS`] bounds).
+    relays: usize,
+    /// A relay stopped at its [`Budget`] with more to move.
+    pub more: bool,
 }
 
 impl Ctx<'_> {
@@ -184,6 +236,20 @@ impl Ctx<'_> {
     /// Would the node carry traffic to `ip`?
     pub fn carries(&self, ip: IpAddr) -> bool {
         carries(self.shared, ip)
+    }
+
+    /// May a new relay be added ([`MAX_RELAYS`])?
+    pub fn room(&self) -> bool {
+        self.relays + self.adds.len() < MAX_RELAYS
+    }
+
+    /// Queues a program's ICMP echo request; beyond [`ICMP_OUT_MAX`] it is dropped.
+    pub fn icmp_send(&mut self, packet: Vec<u8>) {
+        if self.icmp_out.len() >= ICMP_OUT_MAX {
+            dropped(self.shared);
+        } else {
+            self.icmp_out.push(packet);
+        }
     }
 
     /// A connect's outcome is known: answer the waiting connections.
@@ -215,6 +281,24 @@ impl Ctx<'_> {
     }
 }
 
+/// Counts a datagram dropped for want of room.
+fn dropped(shared: &Shared) {
+    shared
+        .exec_counts
+        .dgram_dropped
+        .fetch_add(1, Ordering::Relaxed);
+}
+
+/// The outcome of the stack's `udp_send_to` for a program's or gateway's datagram: a
+/// full transmit queue drops it (counted), as a full kernel queue would.
+pub(crate) fn udp_sent(shared: &Shared, r: Result<(), StackError>, to: SocketAddr) {
+    match r {
+        Ok(()) => {}
+        Err(StackError::QueueFull(_)) => dropped(shared),
+        Err(e) => tracing::trace!(error = %e, %to, "datagram not sent"),
+    }
+}
+
 fn carries(shared: &Shared, ip: IpAddr) -> bool {
     if matches!(ip, IpAddr::V6(v6) if v6.is_unicast_link_local()) {
         return false;
@@ -241,6 +325,11 @@ pub(crate) struct Exec {
     /// When failed connects' outcomes are next forgotten.
     next_gc: Instant,
     dns: dns::Dns,
+    /// The latest pass left work for the next one ([`Exec::busy`]).
+    more: bool,
+    /// The most packets the stack's transmit queue and the ICMP queue held after a pass.
+    tx_peak: usize,
+    icmp_peak: usize,
 }
 
 impl Exec {
@@ -270,6 +359,9 @@ impl Exec {
             icmp_out: Vec::new(),
             waiting: 0,
             next_gc: Instant::now(),
+            more: false,
+            tx_peak: 0,
+            icmp_peak: 0,
         };
         for g in gateway::start(config, stack)? {
             exec.next_id += 1;
@@ -326,6 +418,8 @@ impl Exec {
             adds: &mut self.adds,
             socks: &mut self.socks,
             icmp_out: &mut self.icmp_out,
+            relays: self.entries.len(),
+            more: false,
         };
         for (&id, e) in self.entries.iter_mut() {
             let alive = match &mut e.kind {
@@ -338,6 +432,7 @@ impl Exec {
                 self.dead.push(id);
             }
         }
+        self.more = ctx.more;
         self.dns.service(now, stack, &mut self.buf);
         self.reap(stack);
         for (id, e) in self.adds.drain(..) {
@@ -352,6 +447,28 @@ impl Exec {
         c.relays.store(self.entries.len() as u64, Ordering::Relaxed);
         c.stack_tcp
             .store(stack.tcp_handles() as u64, Ordering::Relaxed);
+        self.tx_peak = self.tx_peak.max(stack.tx_queued());
+        self.icmp_peak = self.icmp_peak.max(self.icmp_out.len());
+        c.stack_tx_peak
+            .store(self.tx_peak as u64, Ordering::Relaxed);
+        c.icmp_out_peak
+            .store(self.icmp_peak as u64, Ordering::Relaxed);
+    }
+
+    /// The latest pass stopped a relay at its [`Budget`]: poll again without sleeping.
+    pub fn busy(&self) -> bool {
+        self.more
+    }
+
+    /// `EMFILE` when [`MAX_RELAYS`] relays exist.
+    fn admit(&self) -> Result<(), ExecResponse> {
+        if self.entries.len() >= MAX_RELAYS {
+            return Err(failed(
+                libc::EMFILE,
+                format!("the node carries {MAX_RELAYS} sockets of programs already"),
+            ));
+        }
+        Ok(())
     }
 
     /// Removes dead entries, releasing their stack endpoints.
@@ -505,6 +622,9 @@ impl Exec {
                     Outcome::Pending { waiters, .. } => {
                         if wait_ms == 0 {
                             ExecResponse::Pending
+                        } else if self.waiting >= MAX_RELAYS {
+                            // Each waiter is a connection the node keeps open.
+                            failed(libc::EAGAIN, "too many connections wait for connects")
                         } else {
                             let until = now + Duration::from_millis(u64::from(wait_ms));
                             waiters.push((conn, until));
@@ -560,6 +680,12 @@ impl Exec {
     }
 
     fn add_sock(&mut self, id: SockId, rec: SockRec) {
+        if self.socks.len() >= MAX_RELAYS {
+            // Failed connects' outcomes kept for `Status` go first (every other record
+            // has a relay, and those are bounded).
+            self.socks
+                .retain(|_, r| !(r.entry.is_none() && matches!(r.outcome, Outcome::Failed { .. })));
+        }
         // A reused inode (the program closed an old socket we have not reaped yet):
         // the old record goes.
         self.socks.insert(id, rec);
@@ -589,6 +715,7 @@ impl Exec {
         remote: SocketAddr,
         opts: SockOpts,
     ) -> Result<SocketAddr, ExecResponse> {
+        self.admit()?;
         let fd = take_fd(fds, &[libc::SOCK_STREAM], "a stream pair end")?;
         let remote_u = unmap(remote);
         if !carries(shared, remote_u.ip()) {
@@ -648,6 +775,7 @@ impl Exec {
         remote: Option<SocketAddr>,
         _opts: SockOpts,
     ) -> Result<ExecResponse, ExecResponse> {
+        self.admit()?;
         let kernel = if fds.len() > 1 {
             let k = fds.pop().filter(|k| {
                 matches!(sys::socket_kind(k.as_raw_fd()), Ok((d, libc::SOCK_DGRAM)) if d == libc::AF_INET || d == libc::AF_INET6)
@@ -781,8 +909,9 @@ impl Exec {
         id: SockId,
         v6: bool,
         local: SocketAddr,
-        _opts: SockOpts,
+        opts: SockOpts,
     ) -> Result<ExecResponse, ExecResponse> {
+        self.admit()?;
         let kernel = if fds.len() > 1 {
             match fds.pop() {
                 Some(k)
@@ -814,7 +943,7 @@ impl Exec {
             entry,
             Entry {
                 sock: Some(id),
-                kind: Kind::Listen(ListenRelay::new(fd, kernel, h, v6)),
+                kind: Kind::Listen(ListenRelay::new(fd, kernel, h, v6, opts)),
             },
         );
         self.add_sock(
@@ -856,6 +985,8 @@ fn take_fd(fds: Vec<OwnedFd>, types: &[libc::c_int], what: &str) -> Result<Owned
     }
 }
 
+/// `TCP_NODELAY` and `SO_KEEPALIVE` of a program's socket on its stack connection (a
+/// listener's apply to every connection it accepts, as on Linux).
 fn apply_opts(stack: &mut Stack, h: TcpHandle, opts: SockOpts) {
     if opts.nodelay {
         let _ = stack.tcp_set_nodelay(h, true);

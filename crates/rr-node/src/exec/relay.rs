@@ -6,9 +6,11 @@
 //! that) or of any protocol: TCP is the stack's, ICMP echo building is
 //! `rr_dataplane::probe`'s.
 
-use super::{program_form, unmap, Ctx, Entry, Kind, SockRec, PAIR_BUFFER};
+use super::{
+    apply_opts, program_form, udp_sent, unmap, Budget, Ctx, Entry, Kind, SockRec, PAIR_BUFFER,
+};
 use crate::sys::{self, Ready};
-use rr_ctl::exec::{Accepted, DgramHeader, SockId, SockKind, DGRAM_HEADER_LEN};
+use rr_ctl::exec::{Accepted, DgramHeader, SockId, SockKind, SockOpts, DGRAM_HEADER_LEN};
 use rr_stack::{Stack, StackError, TcpHandle, TcpState, UdpHandle};
 use std::io::ErrorKind;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
@@ -305,8 +307,13 @@ impl DgramRelay {
     }
 
     pub fn service(&mut self, ctx: &mut Ctx<'_>) -> bool {
-        // Program → node.
+        // Program → node: one budget's worth; the rest in the next pass.
+        let mut budget = Budget::new();
         while self.readable {
+            if !budget.left() {
+                ctx.more = true;
+                break;
+            }
             let n = match sys::recv(self.fd.as_raw_fd(), ctx.buf) {
                 Ok(0) => return false,
                 Ok(n) => n,
@@ -317,6 +324,7 @@ impl DgramRelay {
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(_) => return false,
             };
+            budget.spend(n);
             let Some(record) = ctx.buf.get(..n) else {
                 continue;
             };
@@ -330,9 +338,8 @@ impl DgramRelay {
             if ctx.carries(to.ip()) {
                 match &mut self.kind {
                     DgramKind::Udp(u) => {
-                        if let Err(e) = ctx.stack.udp_send_to(*u, payload, to, None) {
-                            tracing::trace!(error = %e, %to, "datagram of a program not sent");
-                        }
+                        let r = ctx.stack.udp_send_to(*u, payload, to, None);
+                        udp_sent(ctx.shared, r, to);
                     }
                     DgramKind::Icmp {
                         ident,
@@ -343,7 +350,7 @@ impl DgramRelay {
                             if let Some(pi) = payload.get(4..6) {
                                 *program_ident = u16::from_be_bytes([pi[0], pi[1]]);
                             }
-                            ctx.icmp_out.push(p);
+                            ctx.icmp_send(p);
                         }
                     }
                 }
@@ -355,12 +362,20 @@ impl DgramRelay {
                 let _ = k.send_to(payload, to);
             }
         }
-        // The kernel socket → program.
+        // The kernel socket → program, one budget's worth too.
+        let mut budget = Budget::new();
         while self.k_readable && self.writable {
             let Some(k) = &self.kernel else { break };
+            if !budget.left() {
+                ctx.more = true;
+                break;
+            }
             let buf = &mut *ctx.buf;
             match k.recv_from(&mut buf[DGRAM_HEADER_LEN..]) {
-                Ok((n, from)) => self.deliver(buf, unmap(from), 0, n),
+                Ok((n, from)) => {
+                    budget.spend(n);
+                    self.deliver(buf, unmap(from), 0, n)
+                }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => self.k_readable = false,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(_) => self.k_readable = false,
@@ -457,6 +472,8 @@ pub(crate) struct ListenRelay {
     kernel: Option<OwnedFd>,
     tcp: TcpHandle,
     v6: bool,
+    /// The listening socket's options, inherited by the connections it accepts.
+    opts: SockOpts,
     writable: bool,
     hup: bool,
     k_readable: bool,
@@ -469,12 +486,19 @@ impl ListenRelay {
         self.fd.as_raw_fd()
     }
 
-    pub fn new(fd: OwnedFd, kernel: Option<OwnedFd>, tcp: TcpHandle, v6: bool) -> ListenRelay {
+    pub fn new(
+        fd: OwnedFd,
+        kernel: Option<OwnedFd>,
+        tcp: TcpHandle,
+        v6: bool,
+        opts: SockOpts,
+    ) -> ListenRelay {
         ListenRelay {
             fd,
             kernel,
             tcp,
             v6,
+            opts,
             writable: true,
             hup: false,
             k_readable: true,
@@ -514,7 +538,8 @@ impl ListenRelay {
             if !self.writable {
                 return true;
             }
-            if let Some(h) = ctx.stack.tcp_accept(self.tcp) {
+            // At [`super::MAX_RELAYS`], connections wait in the stack's backlog.
+            if let Some(h) = ctx.room().then(|| ctx.stack.tcp_accept(self.tcp)).flatten() {
                 self.pending = self.adopt(ctx, h);
                 continue;
             }
@@ -569,6 +594,7 @@ impl ListenRelay {
             return fail(ctx);
         }
         sys::set_buffers(mine.as_raw_fd(), PAIR_BUFFER);
+        apply_opts(ctx.stack, h, self.opts);
         let (local, remote) = (program_form(self.v6, local), program_form(self.v6, remote));
         ctx.adds.push((
             id,
