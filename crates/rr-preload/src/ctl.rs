@@ -6,14 +6,27 @@
 //! connection's fd is `CLOEXEC` and closed when the [`Ctl`] is dropped, before the hook
 //! that made it returns.
 //!
+//! No read waits forever: the connection has `SO_RCVTIMEO`/`SO_SNDTIMEO` of
+//! [`OP_TIMEOUT_MS`] for ordinary operations, and of the node's own wait plus
+//! [`GRACE_MS`] for answers that wait on purpose ([`Ctl::expect_wait`]). A signal
+//! during a read is retried until that deadline, except in [`Ctl::answer_interruptible`]
+//! (a blocking `connect`), which reports it.
+//!
 //! What it is not: a long-lived client; nothing here survives an operation.
 
 use crate::sys::{self, Errno};
 use rr_ctl::exec::{ExecRequest, ExecResponse};
 use rr_ctl::{Request, Response};
+use std::time::{Duration, Instant};
 
 /// Longest answer line accepted (resolutions carry address lists).
 const MAX_LINE: usize = 64 * 1024;
+
+/// How long an ordinary operation may take the node to answer.
+pub const OP_TIMEOUT_MS: u64 = 10_000;
+
+/// Added to the wait of an answer the node delays on purpose (a connect's outcome).
+pub const GRACE_MS: u64 = 5_000;
 
 /// Why an operation got no answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,12 +35,18 @@ pub enum CtlError {
     Unreachable,
     /// The node answered something that is not a protocol line, or closed early.
     Protocol,
+    /// No answer within the timeout.
+    Timeout,
+    /// A signal arrived while [`Ctl::answer_interruptible`] waited.
+    Interrupted,
 }
 
 /// One operation's connection.
 pub struct Ctl {
     fd: i32,
     buf: Vec<u8>,
+    /// Until when reads interrupted by a signal are retried.
+    deadline: Instant,
 }
 
 impl Drop for Ctl {
@@ -42,10 +61,13 @@ impl Ctl {
         let path = crate::socket_path().ok_or(CtlError::Unreachable)?;
         let fd = sys::sys_socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0)
             .map_err(|_| CtlError::Unreachable)?;
-        let ctl = Ctl {
+        let mut ctl = Ctl {
             fd,
             buf: Vec::new(),
+            deadline: Instant::now(),
         };
+        ctl.expect_wait(0, OP_TIMEOUT_MS)
+            .map_err(|_| CtlError::Unreachable)?;
         sys::sys_connect_unix(fd, path).map_err(|_| CtlError::Unreachable)?;
         let mut line = serde_json::to_vec(&Request::Exec { op: op.clone() })
             .map_err(|_| CtlError::Protocol)?;
@@ -59,8 +81,25 @@ impl Ctl {
         Ok(ctl)
     }
 
+    /// Allows the next answers `wait_ms` plus `extra_ms` milliseconds.
+    pub fn expect_wait(&mut self, wait_ms: u64, extra_ms: u64) -> Result<(), CtlError> {
+        let ms = wait_ms.saturating_add(extra_ms);
+        self.deadline = Instant::now() + Duration::from_millis(ms);
+        sys::sys_set_timeouts(self.fd, ms).map_err(|_| CtlError::Protocol)
+    }
+
     /// Reads the next answer line.
     pub fn answer(&mut self) -> Result<ExecResponse, CtlError> {
+        self.read_answer(false)
+    }
+
+    /// Reads the next answer line; a signal during the wait ends it with
+    /// [`CtlError::Interrupted`] (the answer is then lost with the connection).
+    pub fn answer_interruptible(&mut self) -> Result<ExecResponse, CtlError> {
+        self.read_answer(true)
+    }
+
+    fn read_answer(&mut self, interruptible: bool) -> Result<ExecResponse, CtlError> {
         loop {
             if let Some(nl) = self.buf.iter().position(|&b| b == b'\n') {
                 let line: Vec<u8> = self.buf.drain(..=nl).collect();
@@ -80,7 +119,13 @@ impl Ctl {
                 return Err(CtlError::Protocol);
             }
             let mut chunk = [0u8; 4096];
-            let n = sys::sys_read(self.fd, &mut chunk).map_err(|_| CtlError::Protocol)?;
+            let n = match sys::sys_read(self.fd, &mut chunk) {
+                Ok(n) => n,
+                Err(libc::EINTR) if interruptible => return Err(CtlError::Interrupted),
+                Err(libc::EINTR) if Instant::now() < self.deadline => continue,
+                Err(libc::EINTR | libc::EAGAIN) => return Err(CtlError::Timeout),
+                Err(_) => return Err(CtlError::Protocol),
+            };
             if n == 0 {
                 return Err(CtlError::Protocol);
             }
@@ -89,9 +134,16 @@ impl Ctl {
     }
 }
 
-/// One operation, one answer.
+/// One operation, one answer (within [`OP_TIMEOUT_MS`]).
 pub fn ask(op: &ExecRequest, fds: &[i32]) -> Result<ExecResponse, CtlError> {
     Ctl::start(op, fds)?.answer()
+}
+
+/// One operation whose answer the node may delay by up to `wait_ms` (a `Status` wait).
+pub fn ask_waiting(op: &ExecRequest, wait_ms: u32) -> Result<ExecResponse, CtlError> {
+    let mut c = Ctl::start(op, &[])?;
+    c.expect_wait(wait_ms.into(), GRACE_MS)?;
+    c.answer()
 }
 
 /// An errno for a failed exchange with the node, where one must be returned.
@@ -99,5 +151,7 @@ pub fn errno_of(e: CtlError) -> Errno {
     match e {
         CtlError::Unreachable => libc::ENETUNREACH,
         CtlError::Protocol => libc::EIO,
+        CtlError::Timeout => libc::ETIMEDOUT,
+        CtlError::Interrupted => libc::EINTR,
     }
 }

@@ -89,7 +89,11 @@ pub fn convert(fd: i32, e: &Entry, remote: Option<SocketAddr>) -> Result<bool, E
             crate::debug(|| format!("datagram fd {fd} → kernel"));
             Ok(false)
         }
-        Ok(_) | Err(CtlError::Protocol) => {
+        Err(err) => {
+            sys::sys_close(prog);
+            Err(ctl::errno_of(err))
+        }
+        Ok(_) => {
             sys::sys_close(prog);
             Err(libc::EIO)
         }
@@ -158,8 +162,12 @@ pub struct Received {
     pub want_ttl: bool,
 }
 
-/// Receives one datagram into the program's iovecs.
+/// Receives one datagram into the program's iovecs. `MSG_ERRQUEUE` finds the error
+/// queue empty (`EAGAIN`): the router reports no ICMP errors or send timestamps there.
 pub fn recv(fd: i32, iov: &[iovec], flags: i32) -> Result<Received, Errno> {
+    if flags & libc::MSG_ERRQUEUE != 0 {
+        return Err(libc::EAGAIN);
+    }
     let e = table::get(fd).ok_or(libc::EBADF)?;
     let State::Dgram { remote, .. } = e.state else {
         return Err(libc::EBADF);

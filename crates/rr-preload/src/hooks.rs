@@ -8,8 +8,9 @@
 //! ([`guard`]) so nothing unwinds into C.
 //!
 //! What it is not: a place for decisions (those live in the safe modules), and not
-//! complete: `select`/`poll`/`epoll`/`fork` need no hooks, since the program's
-//! descriptors are real ones.
+//! complete: `select`/`poll`/`epoll_wait`/`fork` need no hooks, since the program's
+//! descriptors are real ones (`epoll_ctl` is hooked only so that registrations made
+//! before a socket is converted follow it to its AF_UNIX end).
 //!
 //! Variadic libc functions (`fcntl`, `ioctl`) are declared with one fixed extra
 //! argument; on the System V x86-64 and AArch64 Linux ABIs that is how the callee sees
@@ -84,8 +85,17 @@ unsafe fn put_int(val: *mut c_void, len: *mut socklen_t, v: i32) -> c_int {
 pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, proto: c_int) -> c_int {
     // SAFETY: pass-through with the caller's arguments.
     let pass = || unsafe { real::socket(domain, ty, proto) };
+    // A socket the shim does not manage: its number may carry stale notes of a
+    // descriptor closed where the shim could not see it.
+    let unmanaged = || {
+        let fd = pass();
+        if fd >= 0 {
+            table::forget(fd);
+        }
+        fd
+    };
     if !crate::enabled() || (domain != libc::AF_INET && domain != libc::AF_INET6) {
-        return pass();
+        return unmanaged();
     }
     let v6 = domain == libc::AF_INET6;
     let flags = ty & (libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC);
@@ -94,7 +104,7 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, proto: c_int) -> c_int
         (libc::SOCK_DGRAM, 0 | libc::IPPROTO_UDP) => SockKind::Datagram,
         (libc::SOCK_DGRAM, libc::IPPROTO_ICMP) if !v6 => SockKind::Icmp,
         (libc::SOCK_DGRAM, libc::IPPROTO_ICMPV6) if v6 => SockKind::Icmp,
-        _ => return pass(),
+        _ => return unmanaged(),
     };
     let mut fd = pass();
     let mut placeholder = false;
@@ -222,18 +232,31 @@ pub unsafe extern "C" fn shutdown(fd: c_int, how: c_int) -> c_int {
 
 // ---------------------------------------------------------------- descriptors
 
-#[no_mangle]
-pub unsafe extern "C" fn close(fd: c_int) -> c_int {
+/// The body of `close` and `syscall(SYS_close)`: forgets the notes, closes with
+/// `real_close`, tells the node about a closed listener or datagram socket.
+fn close_with<R: PartialEq + From<i8>>(fd: c_int, real_close: impl FnOnce() -> R) -> R {
     let closing = table::get(fd);
     table::forget(fd);
-    // SAFETY: pass-through.
-    let r = unsafe { real::close(fd) };
-    if r == 0 {
+    let r = real_close();
+    if r == R::from(0) {
         if let Some(e) = closing {
             guard((), || sock::closed(&e));
         }
     }
     r
+}
+
+/// The notes after the kernel made `to` a duplicate of `fd` (dup, dup2, dup3, F_DUPFD).
+fn noted_dup(fd: c_int, to: c_int) {
+    if fd != to && (table::is_ours(fd) || table::is_ours(to)) {
+        table::copy(fd, to);
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn close(fd: c_int) -> c_int {
+    // SAFETY: pass-through.
+    close_with(fd, || unsafe { real::close(fd) })
 }
 
 #[no_mangle]
@@ -245,7 +268,18 @@ pub unsafe extern "C" fn close_range(first: c_uint, last: c_uint, flags: c_int) 
     let r = unsafe { real::close_range(first, last, flags) };
     if r < 0 && sys::errno() == libc::ENOSYS {
         // SAFETY: the same call, straight to the kernel (libc without the wrapper).
-        return unsafe { libc::syscall(libc::SYS_close_range, first, last, flags) } as c_int;
+        let r = unsafe {
+            real::syscall(
+                libc::SYS_close_range,
+                first.into(),
+                last.into(),
+                flags.into(),
+                0,
+                0,
+                0,
+            )
+        };
+        return r as c_int;
     }
     r
 }
@@ -261,8 +295,8 @@ pub unsafe extern "C" fn closefrom(first: c_int) {
 pub unsafe extern "C" fn dup(fd: c_int) -> c_int {
     // SAFETY: pass-through.
     let r = unsafe { real::dup(fd) };
-    if r >= 0 && table::is_ours(fd) {
-        table::copy(fd, r);
+    if r >= 0 {
+        noted_dup(fd, r);
     }
     r
 }
@@ -271,8 +305,8 @@ pub unsafe extern "C" fn dup(fd: c_int) -> c_int {
 pub unsafe extern "C" fn dup2(fd: c_int, to: c_int) -> c_int {
     // SAFETY: pass-through.
     let r = unsafe { real::dup2(fd, to) };
-    if r >= 0 && fd != to && (table::is_ours(fd) || table::is_ours(to)) {
-        table::copy(fd, to);
+    if r >= 0 {
+        noted_dup(fd, to);
     }
     r
 }
@@ -281,15 +315,40 @@ pub unsafe extern "C" fn dup2(fd: c_int, to: c_int) -> c_int {
 pub unsafe extern "C" fn dup3(fd: c_int, to: c_int, flags: c_int) -> c_int {
     // SAFETY: pass-through.
     let r = unsafe { real::dup3(fd, to, flags) };
-    if r >= 0 && (table::is_ours(fd) || table::is_ours(to)) {
-        table::copy(fd, to);
+    if r >= 0 {
+        noted_dup(fd, to);
     }
     r
 }
 
 fn after_fcntl(fd: c_int, cmd: c_int, r: c_int) -> c_int {
-    if r >= 0 && (cmd == libc::F_DUPFD || cmd == libc::F_DUPFD_CLOEXEC) && table::is_ours(fd) {
-        table::copy(fd, r);
+    if r >= 0 && (cmd == libc::F_DUPFD || cmd == libc::F_DUPFD_CLOEXEC) {
+        noted_dup(fd, r);
+    }
+    r
+}
+
+/// `epoll_ctl(2)`: registrations of an undecided socket are noted, so that they follow
+/// it when it becomes a router socket (see [`sock::install`]).
+#[no_mangle]
+pub unsafe extern "C" fn epoll_ctl(
+    epfd: c_int,
+    op: c_int,
+    fd: c_int,
+    event: *mut libc::epoll_event,
+) -> c_int {
+    // SAFETY: pass-through.
+    let r = unsafe { real::epoll_ctl(epfd, op, fd, event) };
+    if r == 0 && table::class(fd) == Class::Undecided {
+        let ev = if event.is_null() {
+            None
+        } else {
+            // SAFETY: a valid epoll_event per epoll_ctl(2) (packed on x86-64, so read
+            // unaligned, by value).
+            let e = unsafe { std::ptr::read_unaligned(event) };
+            Some(({ e.events }, { e.u64 }))
+        };
+        guard((), || sock::epoll_noted(fd, epfd, op, ev));
     }
     r
 }
@@ -501,13 +560,18 @@ fn send_via_router(fd: c_int, dest: Option<SocketAddr>) -> Result<bool, Errno> {
 }
 
 /// One send of `iov` to `dest` on a socket that may be ours; `None` = pass through.
+/// `gso`: the message asks for UDP segmentation offload (a `UDP_SEGMENT` cmsg), which
+/// the router does not do: `EIO`, the answer that makes QUIC stacks (quinn, ngtcp2)
+/// turn GSO off and send one datagram per call.
 fn send_common(
     fd: c_int,
     dest: Option<SocketAddr>,
     iov: &[iovec],
     flags: c_int,
+    gso: bool,
 ) -> Option<ssize_t> {
     guard(Some(errs(libc::EIO)), || match send_via_router(fd, dest) {
+        Ok(true) if gso => Some(errs(libc::EIO)),
         Ok(true) => Some(match dgram::send(fd, dest, iov, flags) {
             Ok(n) => n as ssize_t,
             Err(e) => errs(e),
@@ -534,7 +598,7 @@ pub unsafe extern "C" fn sendto(
             iov_base: buf as *mut c_void,
             iov_len: n,
         }];
-        if let Some(r) = send_common(fd, dest, &iov, flags) {
+        if let Some(r) = send_common(fd, dest, &iov, flags, false) {
             return r;
         }
     }
@@ -549,7 +613,7 @@ pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, n: size_t, flags: c
             iov_base: buf as *mut c_void,
             iov_len: n,
         }];
-        if let Some(r) = send_common(fd, None, &iov, flags) {
+        if let Some(r) = send_common(fd, None, &iov, flags, false) {
             return r;
         }
     }
@@ -564,7 +628,7 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssiz
             iov_base: buf as *mut c_void,
             iov_len: n,
         }];
-        if let Some(r) = send_common(fd, None, &iov, 0) {
+        if let Some(r) = send_common(fd, None, &iov, 0, false) {
             return r;
         }
     }
@@ -577,7 +641,7 @@ pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, n: c_int) -> ssize
     if table::class(fd) == Class::Dgram {
         // SAFETY: the caller's iovec array of `n` entries.
         let v = unsafe { iovs(iov, usize::try_from(n).unwrap_or(0)) };
-        if let Some(r) = send_common(fd, None, v, 0) {
+        if let Some(r) = send_common(fd, None, v, 0, false) {
             return r;
         }
     }
@@ -599,7 +663,30 @@ unsafe fn sendmsg_ours(fd: c_int, msg: *const msghdr, flags: c_int) -> Option<ss
     let dest = unsafe { sys::read_sockaddr(m.msg_name as *const sockaddr, m.msg_namelen) };
     // SAFETY: as above.
     let v = unsafe { iovs(m.msg_iov, m.msg_iovlen) };
-    send_common(fd, dest, v, flags)
+    // SAFETY: the msghdr's control fields describe the caller's buffer.
+    let gso = unsafe { has_udp_segment(m) };
+    send_common(fd, dest, v, flags, gso)
+}
+
+/// True when `m` carries a `UDP_SEGMENT` control message (UDP GSO).
+///
+/// # Safety
+/// `m.msg_control` must be null or readable for `m.msg_controllen` bytes.
+unsafe fn has_udp_segment(m: &msghdr) -> bool {
+    if m.msg_control.is_null() {
+        return false;
+    }
+    // SAFETY: CMSG_FIRSTHDR/CMSG_NXTHDR stay within msg_controllen (null past it).
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(m);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_UDP && (*c).cmsg_type == libc::UDP_SEGMENT {
+                return true;
+            }
+            c = libc::CMSG_NXTHDR(m, c);
+        }
+    }
+    false
 }
 
 #[no_mangle]
@@ -897,10 +984,18 @@ pub unsafe extern "C" fn __read_chk(
     unsafe { real::__read_chk(fd, buf, n, buflen) }
 }
 
+/// `dup2` as a system call: x86-64 has one; AArch64 has none (libc's dup2 uses dup3).
+#[cfg(target_arch = "x86_64")]
+const SYS_DUP2: c_long = libc::SYS_dup2;
+#[cfg(not(target_arch = "x86_64"))]
+const SYS_DUP2: c_long = -1;
+
 /// `syscall(2)`, the libc function: libuv (dig, node.js...) calls `sendmmsg` and
-/// `recvmmsg` through it, around the libc wrappers. Those two on router datagram
-/// sockets go to the hooks above; everything else goes through untouched (including
-/// the shim's own internal calls, which use this same function).
+/// `recvmmsg` through it, around the libc wrappers; those two on router datagram
+/// sockets go to the hooks above. `close`, `close_range`, `dup`, `dup2` and `dup3`
+/// made this way keep the fd table as their hooks do. Everything else goes through
+/// untouched (the shim's own internal calls do not come here: they use
+/// `sys::real::syscall`; the Rust standard library's `futex`/`getrandom` do).
 #[no_mangle]
 pub unsafe extern "C" fn syscall(
     n: c_long,
@@ -932,7 +1027,25 @@ pub unsafe extern "C" fn syscall(
     }
     // SAFETY: pass-through of the caller's arguments (extra ones are ignored by the
     // kernel for system calls that take fewer).
-    unsafe { real::syscall(n, a1, a2, a3, a4, a5, a6) }
+    let pass = || unsafe { real::syscall(n, a1, a2, a3, a4, a5, a6) };
+    let fd = a1 as c_int;
+    if n == libc::SYS_close {
+        return close_with(fd, pass);
+    }
+    if n == libc::SYS_close_range {
+        if a3 & libc::CLOSE_RANGE_CLOEXEC as c_long == 0 {
+            table::forget_range(a1 as c_uint, a2 as c_uint);
+        }
+        return pass();
+    }
+    if n == libc::SYS_dup || n == SYS_DUP2 || n == libc::SYS_dup3 {
+        let r = pass();
+        if r >= 0 {
+            noted_dup(fd, if n == libc::SYS_dup { r } else { a2 } as c_int);
+        }
+        return r;
+    }
+    pass()
 }
 
 // ---------------------------------------------------------------- names

@@ -10,7 +10,8 @@
 //!
 //! Layout: [`sys`] holds every raw call (the only module with real `unsafe` work besides
 //! the exported entry points in `hooks`); [`table`] is the per-fd notes; [`ctl`] talks to
-//! the node; [`sock`], [`dgram`] and [`names`] are the decisions, in safe code.
+//! the node; [`routes`] caches its route answers; [`sock`], [`dgram`] and [`names`] are
+//! the decisions, in safe code.
 //!
 //! What it is not: a network stack or a router. It holds no routing logic (the node
 //! answers [`rr_ctl::exec::ExecRequest::Route`]), and it cannot reach programs that do
@@ -22,6 +23,7 @@ mod ctl;
 mod dgram;
 mod hooks;
 mod names;
+mod routes;
 mod sock;
 mod sys;
 mod table;
@@ -77,7 +79,8 @@ pub(crate) fn debug2(line: impl FnOnce() -> String) {
 }
 
 /// Runs at load time: reads the environment before the program can change it and makes
-/// the fd table fork-safe.
+/// the fd table and the route cache fork-safe (their locks are never nested, so the
+/// order the handlers take them in does not matter).
 extern "C" fn init() {
     let _ = config();
     // SAFETY: the handlers are plain functions valid for the life of the process.
@@ -86,6 +89,11 @@ extern "C" fn init() {
             Some(table::fork_prepare),
             Some(table::fork_parent),
             Some(table::fork_child),
+        );
+        libc::pthread_atfork(
+            Some(routes::fork_prepare),
+            Some(routes::fork_parent),
+            Some(routes::fork_child),
         );
     }
 }

@@ -65,7 +65,8 @@ pub fn resolve(name: &str, family: Family) -> Lookup {
                 .collect();
             Lookup::Addrs { canonical, addrs }
         }
-        Ok(ExecResponse::Failed { .. }) | Err(CtlError::Protocol) => Lookup::Failed,
+        Ok(ExecResponse::Failed { .. })
+        | Err(CtlError::Protocol | CtlError::Timeout | CtlError::Interrupted) => Lookup::Failed,
         Ok(_) | Err(CtlError::Unreachable) => Lookup::Kernel,
     };
     crate::debug(|| format!("resolve {name} {family:?} → {l:?}"));

@@ -12,7 +12,7 @@
 
 use crate::ctl::{self, Ctl, CtlError};
 use crate::sys::{self, Errno};
-use crate::table::{self, Class, Conn, Entry, State};
+use crate::table::{self, Class, Conn, Entry, EpollReg, State};
 use rr_ctl::exec::{Accepted, ExecRequest, ExecResponse, SockKind, MAX_ACCEPT_RECORD};
 use std::net::{IpAddr, SocketAddr};
 
@@ -45,14 +45,21 @@ pub fn kernel_only(ip: IpAddr) -> bool {
         || matches!(ip, IpAddr::V4(v4) if v4.is_broadcast())
 }
 
-/// Does the node carry `ip`? (`Route`; any failure = no.)
+/// Does the node carry `ip`? (`Route`, answers cached for [`crate::routes::TTL`]; any
+/// failure = no, not cached.)
 pub fn routed(ip: IpAddr) -> bool {
     if !crate::enabled() || kernel_only(ip) {
         return false;
     }
     let addr = unmap_ip(ip);
+    if let Some(mine) = crate::routes::cached(addr) {
+        return mine;
+    }
     match ctl::ask(&ExecRequest::Route { addr }, &[]) {
-        Ok(ExecResponse::Route { mine }) => mine,
+        Ok(ExecResponse::Route { mine }) => {
+            crate::routes::remember(addr, mine);
+            mine
+        }
         Ok(_) => false,
         Err(e) => {
             crate::debug(|| format!("route {addr}: node unreachable ({e:?}) → kernel"));
@@ -61,8 +68,9 @@ pub fn routed(ip: IpAddr) -> bool {
     }
 }
 
-/// Puts the program end `prog` of a new pair at `fd`, keeping `fd`'s `O_NONBLOCK` and
-/// `FD_CLOEXEC`; closes `prog`. Returns whether `fd` is non-blocking.
+/// Puts the program end `prog` of a new pair at `fd`, keeping `fd`'s `O_NONBLOCK`,
+/// `FD_CLOEXEC` and `epoll` registrations; closes `prog`. Returns whether `fd` is
+/// non-blocking.
 pub fn install(fd: i32, prog: i32, flags: Flags) -> Result<bool, Errno> {
     let Flags { fl, fdfl } = flags;
     let cloexec = if fdfl & libc::FD_CLOEXEC != 0 {
@@ -75,8 +83,23 @@ pub fn install(fd: i32, prog: i32, flags: Flags) -> Result<bool, Errno> {
     for opt in [libc::SO_RCVTIMEO, libc::SO_SNDTIMEO] {
         sys::sys_copy_sockopt(fd, prog, opt);
     }
+    // epoll keys a registration by open file and fd number: once `prog` takes the
+    // number, the kernel socket's registrations would never fire again (or, when the node
+    // holds a copy of the kernel socket, fire for it). So each one is deleted while the
+    // kernel socket is still at `fd` and added again for the pair end (nginx registers
+    // an upstream socket before it connects it).
+    let regs = table::get(fd).map(|e| e.epoll).unwrap_or_default();
+    for r in &regs {
+        let _ = sys::sys_epoll_ctl(r.epfd, libc::EPOLL_CTL_DEL, fd, None);
+    }
     let r = sys::sys_dup3(prog, fd, cloexec);
     sys::sys_close(prog);
+    for reg in &regs {
+        let ev = Some((reg.events, reg.data));
+        if let Err(e) = sys::sys_epoll_ctl(reg.epfd, libc::EPOLL_CTL_ADD, fd, ev) {
+            crate::debug(|| format!("fd {fd}: epoll {} not moved: errno {e}", reg.epfd));
+        }
+    }
     r?;
     let nonblock = fl & libc::O_NONBLOCK != 0;
     if nonblock {
@@ -84,6 +107,20 @@ pub fn install(fd: i32, prog: i32, flags: Flags) -> Result<bool, Errno> {
         sys::sys_fcntl(fd, libc::F_SETFL, now | libc::O_NONBLOCK)?;
     }
     Ok(nonblock)
+}
+
+/// A successful `epoll_ctl(epfd, op, fd, event)` by the program: keeps the registrations
+/// of an undecided socket for [`install`]. `event` = (events, data).
+pub fn epoll_noted(fd: i32, epfd: i32, op: i32, event: Option<(u32, u64)>) {
+    table::update(fd, |e| {
+        if e.state != State::Undecided {
+            return;
+        }
+        e.epoll.retain(|r| r.epfd != epfd);
+        if let (libc::EPOLL_CTL_ADD | libc::EPOLL_CTL_MOD, Some((events, data))) = (op, event) {
+            e.epoll.push(EpollReg { epfd, events, data });
+        }
+    });
 }
 
 /// A socket's file status and descriptor flags.
@@ -193,7 +230,11 @@ fn connect_stream(fd: i32, e: Entry, remote: SocketAddr) -> Result<Act<i32>, Err
             crate::debug(|| format!("connect fd {fd} {remote} → kernel"));
             return Ok(Act::Pass);
         }
-        Ok(_) | Err(CtlError::Protocol) => {
+        Err(err) => {
+            sys::sys_close(prog);
+            return Err(ctl::errno_of(err));
+        }
+        Ok(_) => {
             sys::sys_close(prog);
             return Err(libc::EIO);
         }
@@ -211,7 +252,11 @@ fn connect_stream(fd: i32, e: Entry, remote: SocketAddr) -> Result<Act<i32>, Err
     if nonblock {
         return Err(libc::EINPROGRESS);
     }
-    match c.answer() {
+    // A blocking connect waits for the handshake, as long as SO_ERROR would, plus grace.
+    let waited = c
+        .expect_wait(CONNECT_WAIT_MS.into(), ctl::GRACE_MS)
+        .and_then(|()| c.answer_interruptible());
+    match waited {
         Ok(ExecResponse::Connected { local, .. }) => {
             finish(fd, Some(local));
             Ok(Act::Done(0))
@@ -219,6 +264,14 @@ fn connect_stream(fd: i32, e: Entry, remote: SocketAddr) -> Result<Act<i32>, Err
         Ok(ExecResponse::Failed { errno, .. }) => {
             finish(fd, None);
             Err(errno)
+        }
+        // Like a blocking connect interrupted on Linux: the handshake goes on (the node
+        // keeps it after this connection closes); a later connect says EALREADY until it
+        // ends, SO_ERROR tells how it ended.
+        Err(CtlError::Interrupted) => Err(libc::EINTR),
+        Err(CtlError::Timeout) => {
+            finish(fd, None);
+            Err(libc::ETIMEDOUT)
         }
         Ok(_) | Err(_) => {
             finish(fd, None);
@@ -239,27 +292,43 @@ fn finish(fd: i32, local: Option<SocketAddr>) {
     });
 }
 
+/// The node's word on a pending connect.
+enum Outcome {
+    /// Established, from this local address.
+    Connected(SocketAddr),
+    /// Failed with this errno (or the node could not say).
+    Failed(i32),
+    /// Still under way after the wait.
+    Pending,
+}
+
+/// Asks the node how connect `id` is going, waiting up to `wait_ms`; settles nothing.
+fn outcome(id: u64, wait_ms: u32) -> Outcome {
+    match ctl::ask_waiting(&ExecRequest::Status { id, wait_ms }, wait_ms) {
+        Ok(ExecResponse::Connected { local, .. }) => Outcome::Connected(local),
+        Ok(ExecResponse::Failed { errno, .. }) => Outcome::Failed(errno),
+        Ok(ExecResponse::Pending) => Outcome::Pending,
+        Ok(_) => Outcome::Failed(libc::EIO),
+        Err(e) => Outcome::Failed(ctl::errno_of(e)),
+    }
+}
+
 /// Asks the node how a pending connect ended: 0 = connected, else the errno (reported
 /// once: the connect is settled afterwards). `EALREADY` while still pending.
 fn status(fd: i32, id: u64, wait_ms: u32) -> Result<i32, Errno> {
-    match ctl::ask(&ExecRequest::Status { id, wait_ms }, &[]) {
-        Ok(ExecResponse::Connected { local, .. }) => {
+    match outcome(id, wait_ms) {
+        Outcome::Connected(local) => {
             finish(fd, Some(local));
             Ok(0)
         }
-        Ok(ExecResponse::Failed { errno, .. }) => {
+        Outcome::Failed(errno) => {
             finish(fd, None);
             Ok(errno)
         }
-        Ok(ExecResponse::Pending) if wait_ms == 0 => Err(libc::EALREADY),
-        Ok(ExecResponse::Pending) => {
+        Outcome::Pending if wait_ms == 0 => Err(libc::EALREADY),
+        Outcome::Pending => {
             finish(fd, None);
             Ok(libc::ETIMEDOUT)
-        }
-        Ok(_) => Ok(libc::EIO),
-        Err(e) => {
-            finish(fd, None);
-            Ok(ctl::errno_of(e))
         }
     }
 }
@@ -470,8 +539,14 @@ pub fn peername(fd: i32) -> Result<Option<(SocketAddr, bool)>, Errno> {
         State::Stream {
             remote, conn, id, ..
         } => {
-            if conn == Conn::Pending && status(fd, id, 0) != Ok(0) {
-                return Err(libc::ENOTCONN);
+            if conn == Conn::Pending {
+                // Only SO_ERROR and connect report (and so settle) a failed connect, as
+                // Linux's getpeername leaves sk_err alone. Success has nothing to lose:
+                // it is settled here (SO_ERROR says 0 either way).
+                match outcome(id, 0) {
+                    Outcome::Connected(local) => finish(fd, Some(local)),
+                    Outcome::Failed(_) | Outcome::Pending => return Err(libc::ENOTCONN),
+                }
             }
             Ok(Some((remote, e.v6)))
         }

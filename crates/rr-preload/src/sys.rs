@@ -3,9 +3,15 @@
 //! What it is: two families of thin wrappers.
 //! - `real::*`: the libc functions the shim interposes, looked up once with
 //!   `dlsym(RTLD_NEXT, name)` and cached; hooks call them to pass a call through.
-//! - Internal I/O (`socket`, `sendmsg`, `recvmsg`, `dup3`...) made with `libc::syscall`,
-//!   so the shim's own traffic with the node never re-enters its exported hooks (symbols
-//!   exported from a preloaded object interpose calls from inside it too).
+//! - Internal I/O (`socket`, `sendmsg`, `recvmsg`, `dup3`, `epoll_ctl`...) made through
+//!   libc's `syscall` function looked up the same way (`real::syscall`, see [`raw`]),
+//!   so the shim's own traffic with the node never enters its exported hooks: symbols
+//!   exported from a preloaded object interpose calls from inside it too, so a plain
+//!   `libc::syscall` here would land in the shim's own `syscall` hook, which keeps the
+//!   fd table for `SYS_close`/`SYS_dup3`... The Rust standard library linked into the
+//!   shim does make a few calls of its own through the exported symbols (`futex` and
+//!   `getrandom` through `syscall`, panic messages through `write` on fd 2); the hooks
+//!   pass those through untouched.
 //!
 //! It also converts socket addresses between `std::net` and their C byte layout, in safe
 //! code, so that only the pointer <-> slice step needs `unsafe`.
@@ -107,6 +113,7 @@ real_fns! {
     fn __recv_chk(fd: c_int, buf: *mut c_void, n: size_t, buflen: size_t, flags: c_int) -> ssize_t = -1;
     fn __recvfrom_chk(fd: c_int, buf: *mut c_void, n: size_t, buflen: size_t, flags: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> ssize_t = -1;
     fn __read_chk(fd: c_int, buf: *mut c_void, n: size_t, buflen: size_t) -> ssize_t = -1;
+    fn epoll_ctl(epfd: c_int, op: c_int, fd: c_int, event: *mut epoll_event) -> c_int = -1;
     fn syscall(n: c_long, a1: c_long, a2: c_long, a3: c_long, a4: c_long, a5: c_long, a6: c_long) -> c_long = -1;
     fn getaddrinfo(node: *const c_char, service: *const c_char, hints: *const addrinfo, res: *mut *mut addrinfo) -> c_int = EAI_SYSTEM;
     fn gethostbyname(name: *const c_char) -> *mut hostent = std::ptr::null_mut();
@@ -114,6 +121,24 @@ real_fns! {
     fn gethostbyname_r(name: *const c_char, ret: *mut hostent, buf: *mut c_char, buflen: size_t, result: *mut *mut hostent, h_errnop: *mut c_int) -> c_int = ENOSYS;
     fn gethostbyname2_r(name: *const c_char, af: c_int, ret: *mut hostent, buf: *mut c_char, buflen: size_t, result: *mut *mut hostent, h_errnop: *mut c_int) -> c_int = ENOSYS;
     fn getnameinfo(addr: *const sockaddr, len: socklen_t, host: *mut c_char, hostlen: socklen_t, serv: *mut c_char, servlen: socklen_t, flags: c_int) -> c_int = EAI_SYSTEM;
+}
+
+/// One system call through libc's `syscall` function, i.e. the next definition
+/// ([`real::syscall`]), never the shim's exported `syscall` hook.
+///
+/// # Safety
+/// The arguments must be valid for system call `n`.
+unsafe fn raw(n: libc::c_long, args: &[libc::c_long]) -> libc::c_long {
+    let a = |i: usize| args.get(i).copied().unwrap_or(0);
+    // SAFETY: per the caller; unused trailing arguments are ignored by the kernel.
+    unsafe { real::syscall(n, a(0), a(1), a(2), a(3), a(4), a(5)) }
+}
+
+/// `sc!(SYS_x, args...)`: [`raw`] with each argument (integer or pointer) as a `c_long`.
+macro_rules! sc {
+    ($n:expr $(, $a:expr)* $(,)?) => {
+        raw($n, &[$($a as libc::c_long),*])
+    };
 }
 
 /// Turns a `-1`/errno style return into a `Result`.
@@ -142,21 +167,21 @@ fn to_int(r: libc::c_long) -> c_int {
 /// `socket(2)` without the hooks.
 pub fn sys_socket(domain: c_int, ty: c_int, proto: c_int) -> Result<c_int, Errno> {
     // SAFETY: plain integer arguments.
-    check(unsafe { libc::syscall(libc::SYS_socket, domain, ty, proto) }).map(to_int)
+    check(unsafe { sc!(libc::SYS_socket, domain, ty, proto) }).map(to_int)
 }
 
 /// `socketpair(2)` without the hooks.
 pub fn sys_socketpair(domain: c_int, ty: c_int) -> Result<(c_int, c_int), Errno> {
     let mut fds = [-1 as c_int; 2];
     // SAFETY: `fds` is a writable array of two ints as socketpair requires.
-    check(unsafe { libc::syscall(libc::SYS_socketpair, domain, ty, 0, fds.as_mut_ptr()) })?;
+    check(unsafe { sc!(libc::SYS_socketpair, domain, ty, 0, fds.as_mut_ptr()) })?;
     Ok((fds[0], fds[1]))
 }
 
 /// `close(2)` without the hooks; errors are irrelevant to the shim's own descriptors.
 pub fn sys_close(fd: c_int) {
     // SAFETY: closes a descriptor the shim owns.
-    unsafe { libc::syscall(libc::SYS_close, fd) };
+    unsafe { sc!(libc::SYS_close, fd) };
 }
 
 /// `connect(2)` of an AF_UNIX socket to `path`, without the hooks.
@@ -173,7 +198,7 @@ pub fn sys_connect_unix(fd: c_int, path: &[u8]) -> Result<(), Errno> {
     let len = std::mem::size_of::<libc::sockaddr_un>();
     // SAFETY: `sun` is a valid sockaddr_un of `len` bytes.
     retry(|| unsafe {
-        libc::syscall(
+        sc!(
             libc::SYS_connect,
             fd,
             &sun as *const libc::sockaddr_un,
@@ -214,7 +239,7 @@ pub fn sys_send_with_fds(fd: c_int, data: &[u8], fds: &[c_int]) -> Result<usize,
     }
     // SAFETY: msg points at live buffers for the duration of the call.
     retry(|| unsafe {
-        libc::syscall(
+        sc!(
             libc::SYS_sendmsg,
             fd,
             &msg as *const msghdr,
@@ -244,7 +269,7 @@ pub fn sys_recv_with_fd(
     msg.msg_controllen = std::mem::size_of_val(&cbuf);
     // SAFETY: msg points at live buffers for the duration of the call. No retry: an
     // interrupted accept reports EINTR to the program, as the kernel's would.
-    let n = check(unsafe { libc::syscall(libc::SYS_recvmsg, fd, &mut msg as *mut msghdr, flags) })?;
+    let n = check(unsafe { sc!(libc::SYS_recvmsg, fd, &mut msg as *mut msghdr, flags) })?;
     let mut got = None;
     // SAFETY: the kernel filled msg_control with well-formed cmsghdrs within
     // msg_controllen; CMSG_NXTHDR stays inside it.
@@ -272,14 +297,62 @@ pub fn sys_recv_with_fd(
 /// Writes a debug line to fd 2 without the hooks (best effort).
 pub fn write_stderr(s: &str) {
     // SAFETY: the string is readable for its length.
-    unsafe { libc::syscall(libc::SYS_write, 2, s.as_ptr(), s.len()) };
+    unsafe { sc!(libc::SYS_write, 2, s.as_ptr(), s.len()) };
 }
 
-/// `read(2)` without the hooks.
+/// `read(2)` without the hooks. No retry: `EINTR` goes to the caller, which decides.
 pub fn sys_read(fd: c_int, buf: &mut [u8]) -> Result<usize, Errno> {
     // SAFETY: buf is writable for its length.
-    retry(|| unsafe { libc::syscall(libc::SYS_read, fd, buf.as_mut_ptr(), buf.len()) })
-        .map(|n| n as usize)
+    check(unsafe { sc!(libc::SYS_read, fd, buf.as_mut_ptr(), buf.len()) }).map(|n| n as usize)
+}
+
+/// Sets `SO_RCVTIMEO` and `SO_SNDTIMEO` of `fd` to `ms` milliseconds, without the
+/// hooks. A read that times out fails with `EAGAIN`; one interrupted by a signal fails
+/// with `EINTR` even under `SA_RESTART` (signal(7)).
+pub fn sys_set_timeouts(fd: c_int, ms: u64) -> Result<(), Errno> {
+    let tv = libc::timeval {
+        tv_sec: libc::time_t::try_from(ms / 1000).unwrap_or(libc::time_t::MAX),
+        tv_usec: ((ms % 1000) * 1000) as libc::suseconds_t,
+    };
+    let len = std::mem::size_of::<libc::timeval>();
+    for opt in [libc::SO_RCVTIMEO, libc::SO_SNDTIMEO] {
+        // SAFETY: tv is a valid timeval of `len` bytes.
+        check(unsafe {
+            sc!(
+                libc::SYS_setsockopt,
+                fd,
+                libc::SOL_SOCKET,
+                opt,
+                &tv as *const libc::timeval,
+                len
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// `epoll_ctl(2)` without the hooks; `event` = (events, data) for ADD/MOD.
+pub fn sys_epoll_ctl(
+    epfd: c_int,
+    op: c_int,
+    fd: c_int,
+    event: Option<(u32, u64)>,
+) -> Result<(), Errno> {
+    let mut ev = libc::epoll_event { events: 0, u64: 0 };
+    if let Some((events, data)) = event {
+        ev = libc::epoll_event { events, u64: data };
+    }
+    // SAFETY: ev is a valid epoll_event for the duration of the call.
+    check(unsafe {
+        sc!(
+            libc::SYS_epoll_ctl,
+            epfd,
+            op,
+            fd,
+            &mut ev as *mut libc::epoll_event
+        )
+    })
+    .map(drop)
 }
 
 /// `sendmsg(2)` of a datagram record (header + user iovecs) without the hooks.
@@ -290,8 +363,7 @@ pub fn sys_sendmsg_iov(fd: c_int, iov: &[iovec], flags: c_int) -> Result<usize, 
     msg.msg_iovlen = iov.len();
     // SAFETY: the iovecs point at buffers the caller keeps alive for the call. No
     // retry: an interrupted send reports EINTR to the program, as the kernel would.
-    check(unsafe { libc::syscall(libc::SYS_sendmsg, fd, &msg as *const msghdr, flags) })
-        .map(|n| n as usize)
+    check(unsafe { sc!(libc::SYS_sendmsg, fd, &msg as *const msghdr, flags) }).map(|n| n as usize)
 }
 
 /// `recvmsg(2)` of a datagram record into iovecs without the hooks; returns (bytes,
@@ -302,7 +374,7 @@ pub fn sys_recvmsg_iov(fd: c_int, iov: &[iovec], flags: c_int) -> Result<(usize,
     msg.msg_iov = iov.as_ptr() as *mut iovec;
     msg.msg_iovlen = iov.len();
     // SAFETY: the iovecs point at writable buffers the caller keeps alive for the call.
-    let n = check(unsafe { libc::syscall(libc::SYS_recvmsg, fd, &mut msg as *mut msghdr, flags) })?;
+    let n = check(unsafe { sc!(libc::SYS_recvmsg, fd, &mut msg as *mut msghdr, flags) })?;
     Ok((n as usize, msg.msg_flags))
 }
 
@@ -311,20 +383,20 @@ pub fn sys_ino(fd: c_int) -> Result<u64, Errno> {
     // SAFETY: stat is plain old data; all-zero is a valid value.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: st is writable.
-    check(unsafe { libc::syscall(libc::SYS_fstat, fd, &mut st as *mut libc::stat) })?;
+    check(unsafe { sc!(libc::SYS_fstat, fd, &mut st as *mut libc::stat) })?;
     Ok(st.st_ino)
 }
 
 /// `fcntl(2)` with an integer argument, without the hooks.
 pub fn sys_fcntl(fd: c_int, cmd: c_int, arg: c_int) -> Result<c_int, Errno> {
     // SAFETY: integer arguments only.
-    check(unsafe { libc::syscall(libc::SYS_fcntl, fd, cmd, arg) }).map(to_int)
+    check(unsafe { sc!(libc::SYS_fcntl, fd, cmd, arg) }).map(to_int)
 }
 
 /// `dup3(2)` without the hooks.
 pub fn sys_dup3(from: c_int, to: c_int, flags: c_int) -> Result<(), Errno> {
     // SAFETY: integer arguments only.
-    retry(|| unsafe { libc::syscall(libc::SYS_dup3, from, to, flags) }).map(drop)
+    retry(|| unsafe { sc!(libc::SYS_dup3, from, to, flags) }).map(drop)
 }
 
 /// Copies the `SOL_SOCKET` option `opt` (a value of at most 32 bytes, e.g. a timeval)
@@ -335,7 +407,7 @@ pub fn sys_copy_sockopt(from: c_int, to: c_int, opt: c_int) {
     let mut len = buf.len() as libc::socklen_t;
     // SAFETY: buf is writable for `len` bytes and len is a valid socklen_t.
     let got = unsafe {
-        libc::syscall(
+        sc!(
             libc::SYS_getsockopt,
             from,
             libc::SOL_SOCKET,
@@ -347,7 +419,7 @@ pub fn sys_copy_sockopt(from: c_int, to: c_int, opt: c_int) {
     if got == 0 {
         // SAFETY: buf holds `len` bytes the kernel wrote for this option.
         unsafe {
-            libc::syscall(
+            sc!(
                 libc::SYS_setsockopt,
                 to,
                 libc::SOL_SOCKET,
@@ -362,14 +434,14 @@ pub fn sys_copy_sockopt(from: c_int, to: c_int, opt: c_int) {
 /// `listen(2)` without the hooks.
 pub fn sys_listen(fd: c_int, backlog: c_int) -> Result<(), Errno> {
     // SAFETY: integer arguments only.
-    check(unsafe { libc::syscall(libc::SYS_listen, fd, backlog) }).map(drop)
+    check(unsafe { sc!(libc::SYS_listen, fd, backlog) }).map(drop)
 }
 
 /// `bind(2)` to `addr` without the hooks.
 pub fn sys_bind(fd: c_int, addr: SocketAddr, v6: bool) -> Result<(), Errno> {
     let (buf, len) = encode_sockaddr(addr, v6);
     // SAFETY: buf holds a valid sockaddr of `len` bytes.
-    check(unsafe { libc::syscall(libc::SYS_bind, fd, buf.as_ptr(), len) }).map(drop)
+    check(unsafe { sc!(libc::SYS_bind, fd, buf.as_ptr(), len) }).map(drop)
 }
 
 /// `getsockname(2)` without the hooks, decoded.
@@ -378,7 +450,7 @@ pub fn sys_getsockname(fd: c_int) -> Result<SocketAddr, Errno> {
     let mut len = buf.len() as socklen_t;
     // SAFETY: buf is writable for `len` bytes.
     check(unsafe {
-        libc::syscall(
+        sc!(
             libc::SYS_getsockname,
             fd,
             buf.as_mut_ptr(),

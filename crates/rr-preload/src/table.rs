@@ -66,6 +66,15 @@ pub enum State {
     },
 }
 
+/// An `epoll` registration of an undecided socket, replayed on the AF_UNIX end that
+/// replaces it (epoll keys registrations by open file, so they do not follow `dup3`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EpollReg {
+    pub epfd: i32,
+    pub events: u32,
+    pub data: u64,
+}
+
 /// Notes on one managed socket.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
@@ -81,6 +90,8 @@ pub struct Entry {
     pub opts: SockOpts,
     /// `IP_RECVTTL` / `IPV6_RECVHOPLIMIT` enabled.
     pub recv_ttl: bool,
+    /// The program's `epoll` registrations of this fd while [`State::Undecided`].
+    pub epoll: Vec<EpollReg>,
     pub state: State,
 }
 
@@ -95,6 +106,7 @@ impl Entry {
             kernel_bound: false,
             opts: SockOpts::default(),
             recv_ttl: false,
+            epoll: Vec::new(),
             state: State::Undecided,
         }
     }
@@ -113,7 +125,7 @@ impl Entry {
 static CLASS: [AtomicU8; MAX_FD] = [const { AtomicU8::new(0) }; MAX_FD];
 
 /// A lock that spins; held only for short memory operations.
-struct SpinLock<T> {
+pub(crate) struct SpinLock<T> {
     held: AtomicBool,
     value: UnsafeCell<T>,
 }
@@ -122,14 +134,14 @@ struct SpinLock<T> {
 unsafe impl<T: Send> Sync for SpinLock<T> {}
 
 impl<T> SpinLock<T> {
-    const fn new(value: T) -> Self {
+    pub(crate) const fn new(value: T) -> Self {
         SpinLock {
             held: AtomicBool::new(false),
             value: UnsafeCell::new(value),
         }
     }
 
-    fn lock(&self) {
+    pub(crate) fn lock(&self) {
         while self
             .held
             .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
@@ -139,11 +151,11 @@ impl<T> SpinLock<T> {
         }
     }
 
-    fn unlock(&self) {
+    pub(crate) fn unlock(&self) {
         self.held.store(false, Ordering::Release);
     }
 
-    fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
         self.lock();
         // SAFETY: `held` is ours until unlock(), so no other reference exists.
         let r = f(unsafe { &mut *self.value.get() });
@@ -182,10 +194,14 @@ pub fn get(fd: i32) -> Option<Entry> {
     MAP.with(|m| m.as_ref().and_then(|m| m.get(&fd).cloned()))
 }
 
-/// Records `e` for `fd` (ignored for fds beyond the table).
-pub fn set(fd: i32, e: Entry) {
+/// Records `e` for `fd` (ignored for fds beyond the table). `epoll` registrations are
+/// kept only for undecided sockets.
+pub fn set(fd: i32, mut e: Entry) {
     let Some(s) = slot(fd) else { return };
     let class = e.class();
+    if class != Class::Undecided {
+        e.epoll.clear();
+    }
     MAP.with(|m| {
         m.get_or_insert_with(HashMap::new).insert(fd, e);
     });
@@ -234,10 +250,14 @@ pub fn forget_range(first: u32, last: u32) {
 }
 
 /// Copies the notes of `from` to `to` (after the kernel duplicated the descriptor);
-/// `to` loses its own notes either way.
+/// `to` loses its own notes either way. `epoll` registrations name an fd number, so
+/// `to` starts with none.
 pub fn copy(from: i32, to: i32) {
     match get(from) {
-        Some(e) => set(to, e),
+        Some(mut e) => {
+            e.epoll.clear();
+            set(to, e)
+        }
         None => forget(to),
     }
 }

@@ -462,3 +462,267 @@ os.execv(sys.executable, [sys.executable, "-c", sys.argv[2], str(c.fileno())])
         node.log()
     );
 }
+
+#[test]
+fn epoll_registrations_made_before_connect_follow_the_socket() {
+    let node = FakeNode::start("epoll");
+    let port = tcp_echo();
+    let uport = udp_echo();
+    let r = py(
+        Some(&node),
+        r#"
+import socket, select, sys, errno
+port, uport = int(sys.argv[1]), int(sys.argv[2])
+ep = select.epoll()
+# nginx's order: register the upstream socket, then connect it.
+c = socket.socket()
+c.setblocking(False)
+ep.register(c.fileno(), select.EPOLLOUT | select.EPOLLIN)
+print("connect_ex", errno.errorcode.get(c.connect_ex(("10.99.0.1", port))))
+ev = ep.poll(5)
+print("writable", [(fd == c.fileno(), bool(m & select.EPOLLOUT)) for fd, m in ev])
+print("so_error", c.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR))
+c.send(b"ping")
+ep.modify(c.fileno(), select.EPOLLIN)
+ev = ep.poll(5)
+print("readable", [(fd == c.fileno(), bool(m & select.EPOLLIN)) for fd, m in ev])
+print("echo", c.recv(10))
+# A UDP socket registered before its first sendto converts it.
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.setblocking(False)
+ep.register(u.fileno(), select.EPOLLIN)
+u.sendto(b"udp", ("10.99.0.1", uport))
+ev = ep.poll(5)
+print("udp", [fd == u.fileno() for fd, m in ev], u.recvfrom(10)[0])
+"#,
+        &[&port.to_string(), &uport.to_string()],
+    );
+    assert!(r.ok);
+    let want = "connect_ex EINPROGRESS\nwritable [(True, True)]\nso_error 0\n\
+                readable [(True, True)]\necho b'ping'\nudp [True] b'udp'\n";
+    assert_eq!(r.stdout, want, "{}", r.stderr);
+    assert!(r.stderr.contains("→ router"), "{}", r.stderr);
+}
+
+#[test]
+fn closes_and_dups_the_hooks_do_not_see_keep_the_table_true() {
+    let node = FakeNode::start("rawclose");
+    let uport = udp_echo();
+    let r = py(
+        Some(&node),
+        r#"
+import socket, ctypes, os, sys
+uport = int(sys.argv[1])
+SYS_close, SYS_close_range, SYS_dup3 = map(int, sys.argv[2:5])
+libc = ctypes.CDLL(None, use_errno=True)  # the shim's syscall() comes first
+glibc = ctypes.CDLL("libc.so.6", use_errno=True)  # glibc's own close(): the shim never sees it
+L = ctypes.c_long
+dest = ("10.99.0.1", uport)
+name = "\0rr-preload-rawclose-%d" % os.getpid()
+sink = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+sink.bind(name)
+
+def router_udp():
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.sendto(b"hi", dest)
+    assert u.recvfrom(10)[0] == b"hi"
+    return u
+
+def reuse_is_plain(n):
+    # A fresh AF_UNIX socket takes the freed number; its datagrams must stay plain.
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    same = s.fileno() == n
+    s.connect(name)
+    s.send(b"plain")
+    got = sink.recv(100)
+    s.close()
+    return same, got
+
+n = router_udp().detach()
+print("close", libc.syscall(L(SYS_close), L(n)), reuse_is_plain(n))
+n = router_udp().detach()
+print("close_range", libc.syscall(L(SYS_close_range), L(n), L(n), L(0)), reuse_is_plain(n))
+u = router_udp()
+m = u.fileno() + 10
+print("dup3", libc.syscall(L(SYS_dup3), L(u.fileno()), L(m), L(0)) == m)
+d = socket.socket(fileno=m)
+d.sendto(b"dup", dest)
+print("dup3 echo", d.recvfrom(10))
+n = router_udp().detach()
+print("hidden close", glibc.close(n), reuse_is_plain(n))
+u.detach(), d.detach()  # no close at exit: the node's log counts closes
+"#,
+        &[
+            &uport.to_string(),
+            &libc::SYS_close.to_string(),
+            &libc::SYS_close_range.to_string(),
+            &libc::SYS_dup3.to_string(),
+        ],
+    );
+    assert!(r.ok);
+    let want = format!(
+        "close 0 (True, b'plain')\nclose_range 0 (True, b'plain')\ndup3 True\n\
+         dup3 echo (b'dup', ('10.99.0.1', {uport}))\nhidden close 0 (True, b'plain')\n"
+    );
+    assert_eq!(r.stdout, want, "{}", r.stderr);
+    // syscall(SYS_close) of a router datagram socket tells the node, as close() does.
+    let log = node.log();
+    assert_eq!(
+        log.iter().filter(|l| *l == "Close fds=0").count(),
+        1,
+        "{log:?}"
+    );
+}
+
+#[test]
+fn route_answers_are_cached() {
+    let node = FakeNode::start("routecache");
+    let r = py(
+        Some(&node),
+        r#"
+import socket, errno
+# Sends to a host-side address from undecided sockets: the node says "not mine" once.
+# (Port 0: the kernel refuses with EINVAL before routing, so nothing leaves the host.)
+fails = set()
+for i in range(5):
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    for j in range(4):
+        try:
+            u.sendto(b"x", ("192.0.2.1", 0))
+        except OSError as e:
+            fails.add(errno.errorcode.get(e.errno))
+    u.close()
+print("kernel said", sorted(fails))
+"#,
+        &[],
+    );
+    assert!(r.ok);
+    assert_eq!(r.stdout, "kernel said ['EINVAL']\n", "{}", r.stderr);
+    let log = node.log();
+    assert_eq!(
+        log.iter().filter(|l| *l == "Route fds=0").count(),
+        1,
+        "{log:?}"
+    );
+}
+
+#[test]
+fn getpeername_does_not_consume_a_failed_connect() {
+    let node = FakeNode::start("peerfail");
+    let closed = closed_port();
+    let r = py(
+        Some(&node),
+        r#"
+import socket, sys, errno, time
+closed = int(sys.argv[1])
+def start():
+    c = socket.socket()
+    c.setblocking(False)
+    print("connect_ex", errno.errorcode.get(c.connect_ex(("10.99.0.1", closed))))
+    time.sleep(0.5)  # the node knows the outcome by now
+    try:
+        c.getpeername()
+        print("getpeername ok?")
+    except OSError as e:
+        print("getpeername", errno.errorcode.get(e.errno))
+    return c
+c = start()
+print("so_error", errno.errorcode.get(c.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)))
+c = start()
+print("connect again", errno.errorcode.get(c.connect_ex(("10.99.0.1", closed))))
+"#,
+        &[&closed.to_string()],
+    );
+    assert!(r.ok);
+    let want = "connect_ex EINPROGRESS\ngetpeername ENOTCONN\nso_error ECONNREFUSED\n\
+                connect_ex EINPROGRESS\ngetpeername ENOTCONN\nconnect again ECONNREFUSED\n";
+    assert_eq!(r.stdout, want, "{}", r.stderr);
+}
+
+#[test]
+fn gso_sends_and_the_error_queue_are_refused_on_router_datagram_sockets() {
+    let node = FakeNode::start("gso");
+    let port = udp_echo();
+    let r = py(
+        Some(&node),
+        r#"
+import socket, sys, errno, struct, time
+dest = ("10.99.0.1", int(sys.argv[1]))
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.sendto(b"first", dest)
+print("echo", u.recvfrom(100)[0])
+UDP_SEGMENT = 103
+try:
+    u.sendmsg([b"x" * 3000], [(socket.SOL_UDP, UDP_SEGMENT, struct.pack("=H", 1000))], 0, dest)
+    print("gso sent")
+except OSError as e:
+    print("gso", errno.errorcode.get(e.errno))
+u.sendto(b"second", dest)
+time.sleep(0.3)  # the echo is waiting now
+try:
+    print("errqueue", u.recvmsg(100, 100, socket.MSG_ERRQUEUE | socket.MSG_DONTWAIT))
+except OSError as e:
+    print("errqueue", errno.errorcode.get(e.errno))
+print("echo", u.recvfrom(100)[0])
+"#,
+        &[&port.to_string()],
+    );
+    assert!(r.ok);
+    let want = "echo b'first'\ngso EIO\nerrqueue EAGAIN\necho b'second'\n";
+    assert_eq!(r.stdout, want, "{}", r.stderr);
+}
+
+#[test]
+fn a_blocking_connect_interrupted_by_a_signal_stays_pending() {
+    let node = FakeNode::start("eintr");
+    let port = tcp_echo();
+    let r = py(
+        Some(&node),
+        r#"
+import socket, signal, sys, time, errno
+port = int(sys.argv[1])
+class Alarm(Exception):
+    pass
+def on_alarm(*a):
+    raise Alarm()
+signal.signal(signal.SIGALRM, on_alarm)
+c = socket.socket()
+t = time.monotonic()
+signal.setitimer(signal.ITIMER_REAL, 0.3)
+try:
+    c.connect(("10.99.0.254", port))
+    print("connected")
+except Alarm:
+    print("interrupted early", time.monotonic() - t < 1.5)
+print("again", errno.errorcode.get(c.connect_ex(("10.99.0.254", port))))
+print("so_error", c.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR))
+c.sendall(b"late")
+print("echo", c.recv(10))
+"#,
+        &[&port.to_string()],
+    );
+    assert!(r.ok);
+    let want = "interrupted early True\nagain EALREADY\nso_error 0\necho b'late'\n";
+    assert_eq!(r.stdout, want, "{}", r.stderr);
+}
+
+#[test]
+fn a_node_that_never_answers_a_name_gives_eai_again() {
+    let node = FakeNode::start("hang");
+    let r = py(
+        Some(&node),
+        r#"
+import socket, time
+t = time.monotonic()
+try:
+    socket.getaddrinfo("hang.dn42", 80)
+    print("answered?")
+except socket.gaierror as e:
+    print("eai_again", e.errno == socket.EAI_AGAIN)
+print("waited", round(time.monotonic() - t))
+"#,
+        &[],
+    );
+    assert!(r.ok);
+    assert_eq!(r.stdout, "eai_again True\nwaited 10\n", "{}", r.stderr);
+}

@@ -8,7 +8,9 @@
 //! exposed on a kernel port on 127.0.0.1 ([`FakeNode::exposed`]); connections to it
 //! arrive at the program as router connections from 10.99.0.7. ICMP echo requests to a
 //! router address are answered by the fake node itself. Names under `.dn42` resolve to
-//! 10.99.0.1 / fd99::1 (`nx.dn42`: no such host; `fail.dn42`: server failure).
+//! 10.99.0.1 / fd99::1 (`nx.dn42`: no such host; `fail.dn42`: server failure;
+//! `hang.dn42`: never answered). A connect to [`SLOW_V4`] takes [`SLOW_CONNECT`] before
+//! the node tries the kernel.
 //!
 //! Every operation is logged as a short line ([`FakeNode::log`]) for assertions.
 #![allow(dead_code)]
@@ -28,6 +30,9 @@ use std::time::{Duration, Instant};
 
 pub const NODE_V4: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 100);
 pub const PEER_V4: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 7);
+/// A router destination whose TCP handshake takes [`SLOW_CONNECT`].
+pub const SLOW_V4: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 254);
+pub const SLOW_CONNECT: Duration = Duration::from_secs(2);
 
 /// Is `ip` in the fake routed ranges?
 pub fn routed(ip: IpAddr) -> bool {
@@ -173,6 +178,9 @@ fn serve(mut c: UnixStream, sh: Arc<(Mutex<Shared>, Condvar)>) {
             let local = SocketAddr::new(IpAddr::V4(NODE_V4), port(&sh));
             sh.0.lock().unwrap().status.insert(id, None);
             answer(&mut c, ExecResponse::Opened { local });
+            if remote.ip() == IpAddr::V4(SLOW_V4) {
+                std::thread::sleep(SLOW_CONNECT);
+            }
             let res = TcpStream::connect_timeout(&to_kernel(remote), Duration::from_secs(3));
             let outcome = match &res {
                 Ok(_) => Ok((local, remote)),
@@ -350,6 +358,11 @@ fn serve(mut c: UnixStream, sh: Arc<(Mutex<Shared>, Condvar)>) {
             )
         }
         ExecRequest::Resolve { name, family } => {
+            if name == "hang.dn42" {
+                // Holds the connection open without a word.
+                std::thread::sleep(Duration::from_secs(60));
+                return;
+            }
             let a = if !name.ends_with(".dn42") {
                 ExecResponse::Kernel
             } else if name == "fail.dn42" {
