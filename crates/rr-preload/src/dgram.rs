@@ -58,14 +58,7 @@ pub fn convert(fd: i32, e: &Entry, remote: Option<SocketAddr>) -> Result<bool, E
         remote,
         opts: e.opts,
     };
-    let fl = match crate::sock::flags(fd) {
-        Ok(f) => f,
-        Err(err) => {
-            sys::sys_close(prog);
-            sys::sys_close(node);
-            return Err(err);
-        }
-    };
+    let fl = crate::sock::flags_or_close(fd, prog, node)?;
     let fds: &[i32] = if with_kernel { &[node, fd] } else { &[node] };
     let ans = ctl::ask(&op, fds);
     sys::sys_close(node);

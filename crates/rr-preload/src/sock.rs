@@ -140,6 +140,14 @@ pub fn flags(fd: i32) -> Result<Flags, Errno> {
     })
 }
 
+/// [`flags`], or the pair (`prog`, `node`) made for the op closed and the error.
+pub fn flags_or_close(fd: i32, prog: i32, node: i32) -> Result<Flags, Errno> {
+    flags(fd).inspect_err(|_| {
+        sys::sys_close(prog);
+        sys::sys_close(node);
+    })
+}
+
 /// A new AF_UNIX pair (program end, node end) and the program end's inode.
 fn pair(ty: i32) -> Result<(i32, i32, u64), Errno> {
     let (a, b) = sys::sys_socketpair(libc::AF_UNIX, ty | libc::SOCK_CLOEXEC)?;
@@ -206,14 +214,7 @@ fn connect_stream(fd: i32, e: Entry, remote: SocketAddr) -> Result<Act<i32>, Err
         remote,
         opts: e.opts,
     };
-    let fl = match flags(fd) {
-        Ok(f) => f,
-        Err(err) => {
-            sys::sys_close(prog);
-            sys::sys_close(node);
-            return Err(err);
-        }
-    };
+    let fl = flags_or_close(fd, prog, node)?;
     let started = Ctl::start(&op, &[node]);
     sys::sys_close(node);
     let first = started.and_then(|mut c| c.answer().map(|a| (c, a)));
@@ -417,14 +418,7 @@ pub fn listen(fd: i32, backlog: i32) -> Result<Act<i32>, Errno> {
                 backlog: u32::try_from(backlog).unwrap_or(0),
                 opts: e.opts,
             };
-            let fl = match flags(fd) {
-                Ok(f) => f,
-                Err(err) => {
-                    sys::sys_close(prog);
-                    sys::sys_close(node);
-                    return Err(err);
-                }
-            };
+            let fl = flags_or_close(fd, prog, node)?;
             let fds: &[i32] = if wildcard { &[node, fd] } else { &[node] };
             let ans = ctl::ask(&op, fds);
             sys::sys_close(node);

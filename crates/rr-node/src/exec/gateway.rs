@@ -345,19 +345,7 @@ fn forward_conn(ctx: &mut Ctx<'_>, name: &str, fd: OwnedFd, connect: SocketAddr)
             return;
         }
     };
-    let id = ctx.alloc();
-    if ctx.register(&fd, id, 0).is_err() {
-        ctx.stack.tcp_abort(h);
-        ctx.stack.tcp_release(h);
-        return;
-    }
-    ctx.adds.push((
-        id,
-        Entry {
-            sock: None,
-            kind: Kind::Stream(new_kernel_relay(fd, h, false)),
-        },
-    ));
+    relay_kernel_stream(ctx, fd, h, false);
 }
 
 /// A stack connection accepted by an expose gateway → a non-blocking host connection.
@@ -382,6 +370,12 @@ fn expose_conn(ctx: &mut Ctx<'_>, h: TcpHandle, connect: SocketAddr) {
             return;
         }
     };
+    relay_kernel_stream(ctx, fd, h, true);
+}
+
+/// Relays host connection `fd` and stack connection `h` (`connecting`: the host side's
+/// connect is still under way); if its descriptor cannot be watched, both go.
+fn relay_kernel_stream(ctx: &mut Ctx<'_>, fd: OwnedFd, h: TcpHandle, connecting: bool) {
     let id = ctx.alloc();
     if ctx.register(&fd, id, 0).is_err() {
         ctx.stack.tcp_abort(h);
@@ -392,7 +386,7 @@ fn expose_conn(ctx: &mut Ctx<'_>, h: TcpHandle, connect: SocketAddr) {
         id,
         Entry {
             sock: None,
-            kind: Kind::Stream(new_kernel_relay(fd, h, true)),
+            kind: Kind::Stream(new_kernel_relay(fd, h, connecting)),
         },
     ));
 }
