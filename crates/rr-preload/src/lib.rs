@@ -78,9 +78,10 @@ pub(crate) fn debug2(line: impl FnOnce() -> String) {
     }
 }
 
-/// Runs at load time: reads the environment before the program can change it and makes
+/// Runs at load time: reads the environment before the program can change it, makes
 /// the fd table and the route cache fork-safe (their locks are never nested, so the
-/// order the handlers take them in does not matter).
+/// order the handlers take them in does not matter), and adopts router sockets inherited
+/// across `execve` ([`sock::adopt_inherited`]).
 extern "C" fn init() {
     let _ = config();
     // SAFETY: the handlers are plain functions valid for the life of the process.
@@ -96,6 +97,7 @@ extern "C" fn init() {
             Some(routes::fork_child),
         );
     }
+    sock::adopt_inherited();
 }
 
 #[used]

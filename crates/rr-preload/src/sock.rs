@@ -552,6 +552,32 @@ pub fn peername(fd: i32) -> Result<Option<(SocketAddr, bool)>, Errno> {
     }
 }
 
+/// At load time: router listeners and datagram sockets inherited across `execve` are
+/// adopted before the program's first call on them, which may be `accept` or `recvfrom`
+/// rather than a name call (nginx's binary upgrade hands its listeners to the new
+/// image). Only AF_UNIX `SOCK_SEQPACKET` descriptors can be such sockets, so only those
+/// are asked about; inherited stream sockets carry raw bytes and work as they are (the
+/// name calls adopt them when asked).
+pub fn adopt_inherited() {
+    if !crate::enabled() {
+        return;
+    }
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    let fds: Vec<i32> = dir
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect();
+    for fd in fds {
+        let seqpacket = sys::sys_sockopt_int(fd, libc::SO_DOMAIN) == Ok(libc::AF_UNIX)
+            && sys::sys_sockopt_int(fd, libc::SO_TYPE) == Ok(libc::SOCK_SEQPACKET);
+        if seqpacket {
+            adopt(fd);
+        }
+    }
+}
+
 /// After `execve` the notes are gone: ask the node about an inherited AF_UNIX socket
 /// and adopt it if the node knows it.
 pub fn adopt(fd: i32) -> bool {

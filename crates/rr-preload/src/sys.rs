@@ -431,6 +431,24 @@ pub fn sys_copy_sockopt(from: c_int, to: c_int, opt: c_int) {
     }
 }
 
+/// An integer `SOL_SOCKET` option of `fd`, without the hooks.
+pub fn sys_sockopt_int(fd: c_int, opt: c_int) -> Result<c_int, Errno> {
+    let mut v: c_int = 0;
+    let mut len = std::mem::size_of::<c_int>() as libc::socklen_t;
+    // SAFETY: v is writable for `len` bytes and len is a valid socklen_t.
+    check(unsafe {
+        sc!(
+            libc::SYS_getsockopt,
+            fd,
+            libc::SOL_SOCKET,
+            opt,
+            &mut v as *mut c_int,
+            &mut len as *mut libc::socklen_t,
+        )
+    })?;
+    Ok(v)
+}
+
 /// `listen(2)` without the hooks.
 pub fn sys_listen(fd: c_int, backlog: c_int) -> Result<(), Errno> {
     // SAFETY: integer arguments only.

@@ -464,6 +464,56 @@ os.execv(sys.executable, [sys.executable, "-c", sys.argv[2], str(c.fileno())])
 }
 
 #[test]
+fn an_inherited_datagram_socket_is_adopted_at_load_time() {
+    let node = FakeNode::start("exec-dgram");
+    let port = udp_echo();
+    // The exec'd child calls libc's sendto and recvfrom on the bare descriptor (through
+    // ctypes: Python's socket objects ask the socket its name first, which would adopt it
+    // anyway): only the adoption at load time makes them see the router socket.
+    let child = r#"
+import ctypes, socket, struct, sys
+libc = ctypes.CDLL(None, use_errno=True)
+fd, port = int(sys.argv[1]), int(sys.argv[2])
+to = struct.pack("=H", socket.AF_INET) + struct.pack("!H4s8x", port, socket.inet_aton("10.99.0.7"))
+msg = b"after exec"
+if libc.sendto(fd, msg, len(msg), 0, to, len(to)) != len(msg):
+    sys.exit("sendto: errno %d" % ctypes.get_errno())
+buf = ctypes.create_string_buffer(100)
+src = ctypes.create_string_buffer(16)
+srclen = ctypes.c_uint32(16)
+n = libc.recvfrom(fd, buf, 100, 0, src, ctypes.byref(srclen))
+sport, saddr = struct.unpack("!H4s", src.raw[2:8])
+print("child", (buf.raw[:n], (socket.inet_ntoa(saddr), sport)))
+"#;
+    let r = py(
+        Some(&node),
+        r#"
+import socket, sys, os
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.sendto(b"before", ("10.99.0.7", int(sys.argv[1])))
+print("parent", u.recvfrom(100))
+u.set_inheritable(True)
+os.execv(sys.executable, [sys.executable, "-c", sys.argv[2], str(u.fileno()), sys.argv[1]])
+"#,
+        &[&port.to_string(), child],
+    );
+    assert!(r.ok, "{}", r.stderr);
+    assert_eq!(
+        r.stdout,
+        format!(
+            "parent (b'before', ('10.99.0.7', {port}))\nchild (b'after exec', ('10.99.0.7', {port}))\n"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        node.log().iter().any(|l| l.starts_with("Describe")),
+        "{:?}",
+        node.log()
+    );
+}
+
+#[test]
 fn epoll_registrations_made_before_connect_follow_the_socket() {
     let node = FakeNode::start("epoll");
     let port = tcp_echo();

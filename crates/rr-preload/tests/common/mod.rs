@@ -64,6 +64,8 @@ struct Shared {
     peers: HashMap<u64, Arc<Mutex<Option<SocketAddr>>>>,
     /// Connected stream sockets by id, for `Describe`: (local, remote).
     streams: HashMap<u64, (SocketAddr, SocketAddr)>,
+    /// Datagram sockets: id → (kind, local).
+    dgrams: HashMap<u64, (SockKind, SocketAddr)>,
     next_port: u16,
 }
 
@@ -255,6 +257,7 @@ fn serve(mut c: UnixStream, sh: Arc<(Mutex<Shared>, Condvar)>) {
             );
             let peer = Arc::new(Mutex::new(remote));
             sh.0.lock().unwrap().peers.insert(id, peer.clone());
+            sh.0.lock().unwrap().dgrams.insert(id, (kind, local));
             answer(&mut c, ExecResponse::Opened { local });
             if kind == SockKind::Icmp {
                 icmp_echo(node_end, peer);
@@ -339,18 +342,28 @@ fn serve(mut c: UnixStream, sh: Arc<(Mutex<Shared>, Condvar)>) {
         }
         ExecRequest::Close { .. } => answer(&mut c, ExecResponse::Closed { released: true }),
         ExecRequest::Describe { id } => {
-            let known = sh.0.lock().unwrap().streams.get(&id).copied();
+            let (stream, dgram) = {
+                let g = sh.0.lock().unwrap();
+                (g.streams.get(&id).copied(), g.dgrams.get(&id).copied())
+            };
             answer(
                 &mut c,
-                match known {
-                    Some((local, remote)) => ExecResponse::Socket {
+                match (stream, dgram) {
+                    (Some((local, remote)), _) => ExecResponse::Socket {
                         kind: SockKind::Stream,
                         v6: false,
                         local,
                         remote: Some(remote),
                         listening: false,
                     },
-                    None => ExecResponse::Failed {
+                    (None, Some((kind, local))) => ExecResponse::Socket {
+                        kind,
+                        v6: false,
+                        local,
+                        remote: None,
+                        listening: false,
+                    },
+                    (None, None) => ExecResponse::Failed {
                         errno: libc::EBADF,
                         message: "not ours".into(),
                     },
