@@ -37,6 +37,15 @@ fn guard<R>(fail: R, f: impl FnOnce() -> R) -> R {
     })
 }
 
+/// Runs a hook's decision: its own result, the real call (`pass`), or -1 with errno.
+fn decide(f: impl FnOnce() -> Result<Act<c_int>, Errno>, pass: impl FnOnce() -> c_int) -> c_int {
+    match guard(Err(libc::EIO), f) {
+        Ok(Act::Done(r)) => r,
+        Ok(Act::Pass) => pass(),
+        Err(e) => err(e),
+    }
+}
+
 fn err(e: Errno) -> c_int {
     set_errno(e);
     -1
@@ -140,11 +149,7 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_
     let Some(remote) = (unsafe { sys::read_sockaddr(addr, len) }) else {
         return pass();
     };
-    match guard(Err(libc::EIO), || sock::connect(fd, remote)) {
-        Ok(Act::Done(r)) => r,
-        Ok(Act::Pass) => pass(),
-        Err(e) => err(e),
-    }
+    decide(|| sock::connect(fd, remote), pass)
 }
 
 #[no_mangle]
@@ -158,11 +163,7 @@ pub unsafe extern "C" fn bind(fd: c_int, addr: *const sockaddr, len: socklen_t) 
     let Some(a) = (unsafe { sys::read_sockaddr(addr, len) }) else {
         return pass();
     };
-    match guard(Err(libc::EIO), || sock::bind(fd, a)) {
-        Ok(Act::Done(r)) => r,
-        Ok(Act::Pass) => pass(),
-        Err(e) => err(e),
-    }
+    decide(|| sock::bind(fd, a), pass)
 }
 
 #[no_mangle]
@@ -171,12 +172,11 @@ pub unsafe extern "C" fn listen(fd: c_int, backlog: c_int) -> c_int {
         // SAFETY: pass-through.
         return unsafe { real::listen(fd, backlog) };
     }
-    match guard(Err(libc::EIO), || sock::listen(fd, backlog)) {
-        Ok(Act::Done(r)) => r,
-        // SAFETY: pass-through.
-        Ok(Act::Pass) => unsafe { real::listen(fd, backlog) },
-        Err(e) => err(e),
-    }
+    // SAFETY: pass-through.
+    decide(
+        || sock::listen(fd, backlog),
+        || unsafe { real::listen(fd, backlog) },
+    )
 }
 
 /// accept on a router listener; the peer goes to `(addr, len)`.

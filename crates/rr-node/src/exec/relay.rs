@@ -111,38 +111,25 @@ impl StreamRelay {
         }
         let stack = &mut *ctx.stack;
         // Descriptor → stack: read straight into the send buffer, only what fits.
-        let mut eof = false;
         while self.readable && !self.fd_eof {
-            let mut would_block = false;
-            let mut broken = false;
-            let r = stack.tcp_send_with(self.tcp, |buf| match sys::recv(fd, buf) {
-                Ok(0) => {
-                    eof = true;
-                    0
-                }
-                Ok(n) => n,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    would_block = true;
-                    0
-                }
-                Err(e) if e.kind() == ErrorKind::Interrupted => 0,
-                Err(_) => {
-                    broken = true;
-                    0
-                }
+            let mut step = Io::Moved(0);
+            let r = stack.tcp_send_with(self.tcp, |buf| {
+                step = Io::of(sys::recv(fd, buf));
+                step.moved()
             });
-            if would_block {
-                self.readable = false;
-            }
-            if broken {
+            match step {
+                Io::WouldBlock => self.readable = false,
                 // The descriptor failed (a kernel socket reset): the connection goes too.
-                self.abort = true;
-                return false;
-            }
-            if eof {
-                self.fd_eof = true;
-                stack.tcp_close(self.tcp);
-                break;
+                Io::Broken => {
+                    self.abort = true;
+                    return false;
+                }
+                Io::Eof => {
+                    self.fd_eof = true;
+                    stack.tcp_close(self.tcp);
+                    break;
+                }
+                Io::Moved(_) => {}
             }
             match r {
                 Ok(0) | Err(_) => break,
@@ -151,31 +138,20 @@ impl StreamRelay {
         }
         // Stack → descriptor: write straight from the receive buffer.
         let mut reset = false;
-        while !self.out_done {
-            if !self.writable {
-                break;
-            }
-            let mut would_block = false;
-            let mut broken = false;
-            let r = stack.tcp_recv_with(self.tcp, |data| match sys::send(fd, data) {
-                Ok(n) => n,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    would_block = true;
-                    0
-                }
-                Err(e) if e.kind() == ErrorKind::Interrupted => 0,
-                Err(_) => {
-                    broken = true;
-                    0
-                }
+        while !self.out_done && self.writable {
+            let mut step = Io::Moved(0);
+            let r = stack.tcp_recv_with(self.tcp, |data| {
+                step = Io::of(sys::send(fd, data));
+                step.moved()
             });
-            if would_block {
-                self.writable = false;
-            }
-            if broken {
+            match step {
+                Io::WouldBlock => self.writable = false,
                 // The other end no longer reads; what it wrote is still read to EOF.
-                self.out_done = true;
-                break;
+                Io::Broken => {
+                    self.out_done = true;
+                    break;
+                }
+                Io::Eof | Io::Moved(_) => {}
             }
             match r {
                 Ok(0) => break,
@@ -234,6 +210,38 @@ pub(crate) enum DgramKind {
 
 /// A stack UDP binding or ICMP identifier ↔ a SEQPACKET descriptor; plus, optionally,
 /// the program's kernel socket for destinations the node does not carry.
+/// What one `recv`/`send` on a relayed descriptor came to.
+#[derive(Clone, Copy)]
+enum Io {
+    /// Bytes moved (0 after an interrupted call: try again on the next pass).
+    Moved(usize),
+    /// `recv` returned 0: the other end shut down its writing side.
+    Eof,
+    WouldBlock,
+    /// Any other error: the descriptor is unusable.
+    Broken,
+}
+
+impl Io {
+    fn of(r: std::io::Result<usize>) -> Io {
+        match r {
+            Ok(0) => Io::Eof,
+            Ok(n) => Io::Moved(n),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => Io::WouldBlock,
+            Err(e) if e.kind() == ErrorKind::Interrupted => Io::Moved(0),
+            Err(_) => Io::Broken,
+        }
+    }
+
+    /// The byte count to report to the stack.
+    fn moved(self) -> usize {
+        match self {
+            Io::Moved(n) => n,
+            Io::Eof | Io::WouldBlock | Io::Broken => 0,
+        }
+    }
+}
+
 pub(crate) struct DgramRelay {
     fd: OwnedFd,
     kernel: Option<UdpSocket>,
