@@ -185,6 +185,8 @@ impl Bgp {
             local_asn: asn,
             router_id,
             announce: config.router.announce.clone(),
+            announce_communities: Vec::new(),
+            roa: None,
         });
         let statics: Vec<(IpNet, NextHop)> = shared.fib.routes();
         rib.set_static(statics);
@@ -216,6 +218,9 @@ impl Bgp {
                     export: policy(b.export),
                     import_limit: b.import_limit,
                     limit_action: limit_action(b.import_limit_action),
+                    import_policy: [None, None],
+                    export_policy: [None, None],
+                    link: None,
                 },
             );
             peers.push(PeerSlot {
@@ -771,6 +776,7 @@ impl Bgp {
     /// `ctl show routes [for ADDR] [all]`.
     pub fn routes(&self, for_addr: Option<IpAddr>, all: bool) -> rr_ctl::Response {
         let views = self.rib.routes(RouteFilter {
+            filtered: false,
             for_addr,
             all,
             prefix: None,

@@ -117,6 +117,9 @@ fn peer(name: &str, asn: u32, iface: u32) -> PeerConfig {
         export: Policy::All,
         import_limit: None,
         limit_action: LimitAction::Block,
+        import_policy: [None, None],
+        export_policy: [None, None],
+        link: None,
     }
 }
 
@@ -132,6 +135,8 @@ fn up() -> PeerUp {
 
 fn new_rib() -> Rib {
     Rib::new(RibConfig {
+        announce_communities: Vec::new(),
+        roa: None,
         local_asn: 4242420001,
         router_id: Ipv4Addr::new(172, 20, 0, 1),
         announce: vec![],

@@ -33,6 +33,7 @@ mod export;
 mod hash;
 mod path;
 mod rib;
+mod roa;
 mod table;
 mod view;
 
@@ -42,6 +43,99 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 pub use rib::Rib;
 pub use rr_bgp::packet::{Family, Update};
+pub use rr_roa::{RoaDelta, RoaSet, Validity};
+
+/// Why a received route is held but not used (`ctl show routes filtered`, and the
+/// per-reason counts of `ctl show bgp`). Checked in this order; the first that applies
+/// is the route's reason.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FilterReason {
+    /// The import policy is `none`.
+    ImportNone,
+    /// The AS path holds our own ASN (RFC 4271 9.1.2).
+    AsLoop,
+    /// An eBGP peer sent an empty AS path.
+    EmptyAsPath,
+    /// No usable next hop for the family.
+    BadNextHop,
+    /// One of our own `announce` prefixes or a more-specific of one.
+    OwnPrefix,
+    /// Outside the networks the DN42 registry permits (import policy `dn42`).
+    NotDn42,
+    /// ROA state invalid (RFC 6811), rejected by `[roa]`.
+    RoaInvalid,
+    /// No ROA covers it, rejected by `[roa] unknown = "reject"`.
+    RoaUnknown,
+    /// Rejected by the session's import policy (`[[policy]]`).
+    Policy,
+    /// Beyond the session's import limit.
+    ImportLimit,
+}
+
+impl FilterReason {
+    /// Every reason, in check order.
+    pub const ALL: [FilterReason; 10] = [
+        FilterReason::ImportNone,
+        FilterReason::AsLoop,
+        FilterReason::EmptyAsPath,
+        FilterReason::BadNextHop,
+        FilterReason::OwnPrefix,
+        FilterReason::NotDn42,
+        FilterReason::RoaInvalid,
+        FilterReason::RoaUnknown,
+        FilterReason::Policy,
+        FilterReason::ImportLimit,
+    ];
+
+    /// The word `ctl` and metrics use: `import-none`, `as-loop`, `empty-as-path`,
+    /// `bad-next-hop`, `own-prefix`, `not-dn42`, `roa-invalid`, `roa-unknown`, `policy`,
+    /// `import-limit`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FilterReason::ImportNone => "import-none",
+            FilterReason::AsLoop => "as-loop",
+            FilterReason::EmptyAsPath => "empty-as-path",
+            FilterReason::BadNextHop => "bad-next-hop",
+            FilterReason::OwnPrefix => "own-prefix",
+            FilterReason::NotDn42 => "not-dn42",
+            FilterReason::RoaInvalid => "roa-invalid",
+            FilterReason::RoaUnknown => "roa-unknown",
+            FilterReason::Policy => "policy",
+            FilterReason::ImportLimit => "import-limit",
+        }
+    }
+
+    /// Index into [`PeerStats::filtered_by`] (position in [`FilterReason::ALL`]).
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// What ROA validation rejects on import from peers whose import policy is `dn42`
+/// (the DN42 wiki rejects both). Routes are validated against [`Rib::set_roas`]'s set
+/// whatever this says (their state is shown and policies can match it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RoaRules {
+    /// Reject routes whose state is `Invalid`.
+    pub reject_invalid: bool,
+    /// Reject routes whose state is `NotFound`.
+    pub reject_unknown: bool,
+}
+
+/// What a ROA change did to the table ([`Rib::set_roas`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RoaChange {
+    /// ROAs added and removed.
+    pub roas_added: usize,
+    /// ROAs removed.
+    pub roas_removed: usize,
+    /// Received routes whose validity was computed again.
+    pub routes_checked: usize,
+    /// Routes whose validity changed.
+    pub validity_changed: usize,
+    /// Routes that went from filtered to accepted or back.
+    pub verdict_changed: usize,
+}
 
 /// The caller's handle for one BGP peer (session). Any value; also the last tie-breaker
 /// of the decision process (lower wins), standing in for the peer's router ID.
@@ -134,6 +228,11 @@ pub struct RibConfig {
     /// never accepted from a peer (nor their more-specifics), and are never written to
     /// the FIB: the node delivers its own addresses itself.
     pub announce: Vec<IpNet>,
+    /// Communities put on our `announce` routes (DN42 region and country, RFC 1997).
+    pub announce_communities: Vec<u32>,
+    /// ROA rejection on `dn42` imports; `None`: validity is shown, nothing rejected
+    /// for it (no `[roa]` in the config).
+    pub roa: Option<RoaRules>,
 }
 
 /// One BGP peer's settings.
@@ -155,6 +254,14 @@ pub struct PeerConfig {
     pub import_limit: Option<u32>,
     /// What exceeding `import_limit` does.
     pub limit_action: LimitAction,
+    /// Import policy per family (index 0 IPv4, 1 IPv6), applied after the built-in
+    /// checks of `import`; `None` accepts unchanged.
+    pub import_policy: [Option<std::sync::Arc<rr_policy::Policy>>; 2],
+    /// Export policy per family, applied after `export`.
+    pub export_policy: [Option<std::sync::Arc<rr_policy::Policy>>; 2],
+    /// The tunnel's DN42 link communities, applied on import from and export to
+    /// this peer (`rr_policy::dn42::apply_link`); `None` leaves them alone.
+    pub link: Option<rr_policy::dn42::Link>,
 }
 
 /// What a session negotiated, and the addresses we use as next hop towards that peer.
@@ -210,6 +317,8 @@ pub struct PeerStats {
     pub announcements_received: u64,
     /// Prefixes withdrawn by this peer since it was added (treat-as-withdraw included).
     pub withdrawals_received: u64,
+    /// `filtered`, per [`FilterReason::index`].
+    pub filtered_by: [u64; 10],
 }
 
 /// What [`Rib::routes`] shows.
@@ -222,6 +331,8 @@ pub struct RouteFilter {
     pub all: bool,
     /// Only this prefix (host bits ignored). Takes precedence over `for_addr`.
     pub prefix: Option<IpNet>,
+    /// Only filtered routes (implies `all`).
+    pub filtered: bool,
 }
 
 /// One route as `ctl show routes` prints it (birdc `show route all` style).
@@ -255,6 +366,10 @@ pub struct RouteView {
     pub large_communities: Vec<String>,
     /// Held in the Adj-RIB-In but rejected by the import checks (shown with `all`).
     pub filtered: bool,
+    /// Why, when `filtered`.
+    pub reason: Option<FilterReason>,
+    /// ROA state (RFC 6811) of a BGP route; `None` for static and announce routes.
+    pub roa: Option<Validity>,
 }
 
 #[cfg(test)]

@@ -466,6 +466,7 @@ impl Rib {
             updates_received: peer.updates,
             announcements_received: peer.announced,
             withdrawals_received: peer.withdrawn,
+            filtered_by: [0; 10],
         }
     }
 

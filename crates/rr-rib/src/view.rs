@@ -104,6 +104,8 @@ impl Rib {
                 .map(|[g, l1, l2]| format!("({g},{l1},{l2})"))
                 .collect(),
             filtered: r.filtered,
+            reason: None,
+            roa: None,
         }
     }
 }

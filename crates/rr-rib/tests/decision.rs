@@ -11,6 +11,7 @@ const B: u32 = 4242420003;
 /// The peer handle of the best route for `prefix`.
 fn best_peer(rib: &Rib, prefix: &str) -> Option<u32> {
     let v = rib.routes(RouteFilter {
+        filtered: false,
         prefix: Some(net(prefix)),
         ..RouteFilter::default()
     });
@@ -90,6 +91,7 @@ fn local_pref_from_ebgp_is_ignored() {
     rib.import(2, &ann4(attrs(&[B]), "10.0.0.2", &["172.20.1.0/24"]));
     assert_eq!(best_peer(&rib, "172.20.1.0/24"), Some(2));
     let all = rib.routes(RouteFilter {
+        filtered: false,
         all: true,
         ..RouteFilter::default()
     });
@@ -205,6 +207,7 @@ fn static_beats_bgp_and_gives_way_when_removed() {
     rib.set_static(vec![(net("172.20.1.0/24"), st)]);
     assert_eq!(fib(&mut rib).get(&net("172.20.1.0/24")), Some(&Some(st)));
     let v = rib.routes(RouteFilter {
+        filtered: false,
         all: true,
         ..RouteFilter::default()
     });

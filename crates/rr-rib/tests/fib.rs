@@ -99,6 +99,7 @@ fn host_session_next_hops_resolve_through_statics() {
     assert_eq!(rib.stats(1).imported, 4);
     // They are in the table, shown without an interface.
     let v = rib.routes(RouteFilter {
+        filtered: false,
         prefix: Some(net("172.21.2.0/24")),
         ..RouteFilter::default()
     });
@@ -225,6 +226,7 @@ fn show_routes_view() {
 
     // `all`: the losing route and the filtered one too, best first.
     let all = rib.routes(RouteFilter {
+        filtered: false,
         all: true,
         ..RouteFilter::default()
     });
@@ -243,6 +245,7 @@ fn show_routes_view() {
     // for_addr: longest match with a best route; with `all` the filtered one counts.
     let lpm = |addr: &str, all: bool| {
         rib.routes(RouteFilter {
+            filtered: false,
             for_addr: Some(ip(addr)),
             all,
             prefix: None,
@@ -260,12 +263,14 @@ fn show_routes_view() {
 
     // prefix: exact match only, host bits ignored.
     let p = rib.routes(RouteFilter {
+        filtered: false,
         prefix: Some(net("172.21.5.77/24")),
         ..RouteFilter::default()
     });
     assert_eq!(p.len(), 1);
     assert!(rib
         .routes(RouteFilter {
+            filtered: false,
             prefix: Some(net("172.21.6.0/24")),
             ..RouteFilter::default()
         })

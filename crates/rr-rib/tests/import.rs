@@ -10,6 +10,7 @@ const A: u32 = 4242420002;
 
 fn all_routes(rib: &Rib) -> Vec<rr_rib::RouteView> {
     rib.routes(RouteFilter {
+        filtered: false,
         all: true,
         ..RouteFilter::default()
     })
@@ -165,6 +166,7 @@ fn own_prefixes_are_never_imported() {
         let f = fib(&mut rib);
         assert_eq!(f.keys().collect::<Vec<_>>(), [&net("172.20.0.0/26")]);
         let v = rib.routes(RouteFilter {
+            filtered: false,
             prefix: Some(net("172.20.0.0/27")),
             all: true,
             ..RouteFilter::default()

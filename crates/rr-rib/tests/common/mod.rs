@@ -32,6 +32,8 @@ pub fn v4(s: &str) -> Ipv4Addr {
 
 pub fn rib(announce: &[&str]) -> Rib {
     Rib::new(RibConfig {
+        announce_communities: Vec::new(),
+        roa: None,
         local_asn: LOCAL,
         router_id: v4("172.20.0.1"),
         announce: announce.iter().map(|s| net(s)).collect(),
@@ -48,6 +50,9 @@ pub fn peer(name: &str, asn: u32, iface: Option<u32>) -> PeerConfig {
         export: Policy::All,
         import_limit: None,
         limit_action: LimitAction::Block,
+        import_policy: [None, None],
+        export_policy: [None, None],
+        link: None,
     }
 }
 
