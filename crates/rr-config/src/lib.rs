@@ -50,6 +50,10 @@ pub struct Config {
     pub forwards: Vec<GatewayConfig>,
     /// `[[expose]]`: router addresses leading to services on the host.
     pub exposes: Vec<GatewayConfig>,
+    /// `[roa]`: ROA sources and what ROA validation rejects; `None` when absent.
+    pub roa: Option<RoaConfig>,
+    /// `[[policy]]`: named route policies, in file order (names unique).
+    pub policies: Vec<std::sync::Arc<rr_policy::Policy>>,
     /// The file it came from (`None` from [`Config::parse`]).
     pub source: Option<PathBuf>,
 }
@@ -70,6 +74,10 @@ pub struct RouterConfig {
     /// Control socket path; a relative path in the file is relative to the config's
     /// directory.
     pub control_socket: Option<PathBuf>,
+    /// DN42 region community value (41..=70) put on announced prefixes as (64511, v).
+    pub region: Option<u16>,
+    /// DN42 country community value (1000..=1999) put on announced prefixes.
+    pub country: Option<u16>,
 }
 
 /// `[[interface]]`: one WireGuard tunnel to one peer.
@@ -95,6 +103,9 @@ pub struct InterfaceConfig {
     pub mtu: u16,
     /// This node's addresses on the tunnel, e.g. `fe80::1/64`, `172.20.0.1/32`.
     pub addresses: Vec<ipnet::IpNet>,
+    /// DN42 link communities of this tunnel (`latency` 1..=9, `bandwidth` 21..=29,
+    /// `crypto` 31..=34), applied to routes imported from and exported over it.
+    pub link: rr_policy::dn42::Link,
 }
 
 impl InterfaceConfig {
@@ -155,6 +166,43 @@ pub struct BgpConfig {
     pub import_limit: Option<u32>,
     /// What happens when the limit is reached (default [`LimitAction::Block`]).
     pub import_limit_action: LimitAction,
+    /// `import_policy` / `import_policy_ipv4` / `import_policy_ipv6`: the `[[policy]]`
+    /// applied on import, per family (index 0 IPv4, 1 IPv6); names exist in `policies`.
+    pub import_policy: [Option<String>; 2],
+    /// The same for export.
+    pub export_policy: [Option<String>; 2],
+}
+
+/// `[roa]`: where ROAs come from and what validation rejects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoaConfig {
+    /// `files`: ROA files (BIRD 1/2 include, StayRTR/gortr JSON, SLURM; detected),
+    /// re-read when they change; relative paths are relative to the config's directory.
+    pub files: Vec<PathBuf>,
+    /// `rtr`: RTR servers (RFC 8210 / 6810) on the host's network, e.g. StayRTR.
+    pub rtr: Vec<RtrConfig>,
+    /// `check_interval`: seconds between checks of the files for changes (default 5).
+    pub check_interval: u16,
+    /// `invalid = "reject" | "accept"` (default reject).
+    pub reject_invalid: bool,
+    /// `unknown = "reject" | "accept"` (default reject, as the DN42 wiki's filter).
+    pub reject_unknown: bool,
+}
+
+/// One RTR server of `[roa] rtr`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RtrConfig {
+    /// As written (`host:port`), for display and re-resolving.
+    pub text: String,
+    /// Resolved at load time.
+    pub addr: SocketAddr,
+}
+
+impl Config {
+    /// The `[[policy]]` named `name`.
+    pub fn policy(&self, name: &str) -> Option<&std::sync::Arc<rr_policy::Policy>> {
+        self.policies.iter().find(|p| p.name == name)
+    }
 }
 
 /// `[dns]`: how programs under `exec` resolve names.

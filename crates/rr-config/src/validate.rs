@@ -600,6 +600,8 @@ impl<'a> Cx<'a> {
         }
 
         Some(Config {
+            roa: None,
+            policies: Vec::new(),
             router,
             interfaces,
             routes,
@@ -691,6 +693,8 @@ impl<'a> Cx<'a> {
         });
         Some((
             RouterConfig {
+                region: None,
+                country: None,
                 asn,
                 router_id,
                 addresses,
@@ -799,6 +803,7 @@ impl<'a> Cx<'a> {
                 Some(resolved) => Some(resolved?),
             };
             Some(InterfaceConfig {
+                link: Default::default(),
                 name: name?.0,
                 private_key: private_key?,
                 listen_port: listen_port.filter(|&p| p != 0),
@@ -1074,6 +1079,8 @@ impl<'a> Cx<'a> {
         };
         Some((
             BgpConfig {
+                import_policy: [None, None],
+                export_policy: [None, None],
                 name,
                 neighbor: neighbor?,
                 interface,
