@@ -3,7 +3,8 @@
 //! [`Config::load`] reads the TOML file described in SPEC.md ("The config file"),
 //! checks everything that can be checked without starting the router (types, unknown
 //! keys, key material, key files, duplicate names and ports, MTU, endpoints, route
-//! prefixes, references between sections) and either returns a fully typed [`Config`] or
+//! prefixes, DN42 community values, ROA sources, route policies, references between
+//! sections) and either returns a fully typed [`Config`] or
 //! *all* problems found, each with its line and key ([`ConfigErrors`]).
 //!
 //! It also holds WireGuard key helpers: [`Key`] (base64 in and out, never printed by
@@ -178,6 +179,8 @@ pub struct BgpConfig {
 pub struct RoaConfig {
     /// `files`: ROA files (BIRD 1/2 include, StayRTR/gortr JSON, SLURM; detected),
     /// re-read when they change; relative paths are relative to the config's directory.
+    /// Not opened at load time: a file that is missing or unreadable is the ROA
+    /// watcher's to report (it may be written later, e.g. by a cron job).
     pub files: Vec<PathBuf>,
     /// `rtr`: RTR servers (RFC 8210 / 6810) on the host's network, e.g. StayRTR.
     pub rtr: Vec<RtrConfig>,
@@ -268,6 +271,9 @@ pub enum GatewayProtocol {
     /// `"udp"`: each client address gets its own flow (idle ones expire after 60 s).
     Udp,
 }
+
+/// Default `[roa] check_interval`: seconds between checks of the ROA files.
+pub const DEFAULT_ROA_CHECK_INTERVAL: u16 = 5;
 
 /// The DN42 wiki's import limit per channel.
 pub const DEFAULT_IMPORT_LIMIT: u32 = 9000;

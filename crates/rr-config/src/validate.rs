@@ -5,7 +5,10 @@
 //! ports, references from routes and BGP sessions to interfaces, `[dns]` servers and
 //! domains, `[[forward]]` / `[[expose]]` addresses (an expose listens on one of the
 //! router's addresses, a forward leads away from loopback, no two listeners of a kind
-//! on one address), and so on. It never stops at the first problem. It is not the
+//! on one address), DN42 community values (region, country, a tunnel's latency /
+//! bandwidth / crypto), `[roa]` sources, `[[policy]]` rules (every pattern parsed with
+//! `rr-policy`'s parsers, so the config and the policy engine agree on one syntax) and
+//! sessions' references to policies, and so on. It never stops at the first problem. It is not the
 //! runtime: nothing here binds sockets or talks to peers (so "port already in use by
 //! another program" is found at start, not here).
 
@@ -13,13 +16,16 @@ use crate::error::ConfigError;
 use crate::tree::{self, Key as TKey, Node, Span, Value};
 use crate::{
     BgpConfig, Config, DnsConfig, Family, GatewayConfig, GatewayProtocol, InterfaceConfig, Key,
-    LimitAction, Policy, RouteConfig, RouterConfig, Transport, DEFAULT_IMPORT_LIMIT, DEFAULT_MTU,
-    MIN_MTU,
+    LimitAction, Policy, RoaConfig, RouteConfig, RouterConfig, RtrConfig, Transport,
+    DEFAULT_IMPORT_LIMIT, DEFAULT_MTU, DEFAULT_ROA_CHECK_INTERVAL, MIN_MTU,
 };
 use ipnet::IpNet;
-use std::collections::HashMap;
+use rr_policy::{dn42, Action, Match, PatternError, Rule, Validity, Verdict};
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Longest path a unix socket address can hold (`sun_path` is 108 bytes with the NUL).
 const MAX_SOCKET_PATH: usize = 107;
@@ -32,6 +38,8 @@ const TOP_KEYS: &[&str] = &[
     "dns",
     "forward",
     "expose",
+    "roa",
+    "policy",
 ];
 const DNS_KEYS: &[&str] = &["servers", "domains"];
 const GATEWAY_KEYS: &[&str] = &["name", "protocol", "listen", "connect"];
@@ -43,6 +51,8 @@ const ROUTER_KEYS: &[&str] = &[
     "addresses",
     "announce",
     "control_socket",
+    "region",
+    "country",
 ];
 const INTERFACE_KEYS: &[&str] = &[
     "name",
@@ -56,6 +66,9 @@ const INTERFACE_KEYS: &[&str] = &[
     "persistent_keepalive",
     "mtu",
     "addresses",
+    "latency",
+    "bandwidth",
+    "crypto",
 ];
 const ROUTE_KEYS: &[&str] = &["prefix", "interface", "gateway"];
 const BGP_KEYS: &[&str] = &[
@@ -76,6 +89,34 @@ const BGP_KEYS: &[&str] = &[
     "export",
     "import_limit",
     "import_limit_action",
+    "import_policy",
+    "import_policy_ipv4",
+    "import_policy_ipv6",
+    "export_policy",
+    "export_policy_ipv4",
+    "export_policy_ipv6",
+];
+const ROA_KEYS: &[&str] = &["files", "rtr", "check_interval", "invalid", "unknown"];
+const POLICY_KEYS: &[&str] = &["name", "default", "rule"];
+const RULE_KEYS: &[&str] = &[
+    "family",
+    "prefix",
+    "origin",
+    "as_path_contains",
+    "neighbor_as",
+    "as_path_length",
+    "community",
+    "large_community",
+    "roa",
+    "set_local_pref",
+    "set_med",
+    "prepend",
+    "prepend_asn",
+    "add_community",
+    "delete_community",
+    "add_large_community",
+    "delete_large_community",
+    "action",
 ];
 
 /// Parses and validates; on failure returns every problem (unsorted).
@@ -441,21 +482,33 @@ impl<'a> Cx<'a> {
 
     fn endpoint(&mut self, f: Field<'a>, key: &str) -> Option<(SocketAddr, String)> {
         let s = self.string(f, key)?;
+        self.host_port(s, f.span, key, "endpoint")
+    }
+
+    /// `host:port` (`[v6]:port`), resolved now (the first address the resolver
+    /// returns), and the text as written (trimmed). `what` names it in messages.
+    fn host_port(
+        &mut self,
+        s: &str,
+        span: &Span,
+        key: &str,
+        what: &str,
+    ) -> Option<(SocketAddr, String)> {
         let text = s.trim();
         if !text.contains(':') {
             self.error(
-                f.span,
+                span,
                 key,
-                format!("endpoint {text:?} has no port: write host:port"),
+                format!("{what} {text:?} has no port: write host:port"),
             );
             return None;
         }
         if let Some((host, _)) = text.rsplit_once(':') {
             if host.contains(':') && !host.starts_with('[') {
                 self.error(
-                    f.span,
+                    span,
                     key,
-                    format!("endpoint {text:?} is ambiguous: write an IPv6 address as [addr]:port"),
+                    format!("{what} {text:?} is ambiguous: write an IPv6 address as [addr]:port"),
                 );
                 return None;
             }
@@ -466,24 +519,20 @@ impl<'a> Cx<'a> {
         };
         match resolved {
             Ok(Some(addr)) if addr.port() == 0 => {
-                self.error(f.span, key, format!("endpoint {text:?} has port 0"));
+                self.error(span, key, format!("{what} {text:?} has port 0"));
                 None
             }
             Ok(Some(addr)) => Some((addr, text.to_owned())),
             Ok(None) => {
-                self.error(
-                    f.span,
-                    key,
-                    format!("endpoint {text:?} resolves to no address"),
-                );
+                self.error(span, key, format!("{what} {text:?} resolves to no address"));
                 None
             }
             Err(e) => {
                 self.error(
-                    f.span,
+                    span,
                     key,
                     format!(
-                        "cannot resolve endpoint {text:?}: {e} (write host:port, an IPv6 address as [addr]:port)"
+                        "cannot resolve {what} {text:?}: {e} (write host:port, an IPv6 address as [addr]:port)"
                     ),
                 );
                 None
@@ -528,11 +577,19 @@ impl<'a> Cx<'a> {
             routes.extend(self.route(i, node, &names));
         }
 
+        let roa = match top.get("roa") {
+            Some(f) => self.roa(f).map(Some),
+            None => Some(None),
+        };
+        let (policies, policy_names) = self.policies(&top);
+
         let mut sessions = Vec::new();
         let mut session_names: HashMap<String, Span> = HashMap::new();
         let mut neighbors: HashMap<(IpAddr, Option<String>), String> = HashMap::new();
         for (i, node) in self.array_of_tables(&top, "bgp").iter().enumerate() {
-            let Some((session, name_span, neighbor_span)) = self.bgp(i, node, &names) else {
+            let Some((session, name_span, neighbor_span)) =
+                self.bgp(i, node, &names, &policy_names)
+            else {
                 continue;
             };
             let path = format!("bgp {:?}", session.name);
@@ -600,8 +657,8 @@ impl<'a> Cx<'a> {
         }
 
         Some(Config {
-            roa: None,
-            policies: Vec::new(),
+            roa: roa?,
+            policies: policies?,
             router,
             interfaces,
             routes,
@@ -615,21 +672,27 @@ impl<'a> Cx<'a> {
 
     /// `[[NAME]]`: the tables, or none (with an error) if it is something else.
     fn array_of_tables(&mut self, top: &Table<'a>, name: &str) -> Vec<&'a Node> {
-        let Some(f) = top.get(name) else {
+        self.tables_in(top, name, name)
+    }
+
+    /// The array of tables `name` in `table`, written `[[header]]` in the file.
+    fn tables_in(&mut self, table: &Table<'a>, name: &str, header: &str) -> Vec<&'a Node> {
+        let Some(f) = table.get(name) else {
             return Vec::new();
         };
+        let key = table.key(name);
         match &f.node.value {
             Value::Array(items) => items.iter().collect(),
             Value::Table(_) => {
                 self.error(
                     f.span,
-                    name,
-                    format!("must be an array of tables: write [[{name}]], not [{name}]"),
+                    key,
+                    format!("must be an array of tables: write [[{header}]], not [{header}]"),
                 );
                 Vec::new()
             }
             _ => {
-                self.wrong_type(f, name, "an array of tables ([[...]])");
+                self.wrong_type(f, &key, "an array of tables ([[...]])");
                 Vec::new()
             }
         }
@@ -691,10 +754,26 @@ impl<'a> Cx<'a> {
             }
             Some(path)
         });
+        let region = t.get("region").and_then(|f| {
+            self.dn42_value(
+                f,
+                "router.region",
+                dn42::REGION,
+                "the DN42 region community (64511, 41..70) put on announced prefixes: 41 = Europe, 42/43/44 = North America east/central/west, 52 = Asia east; see the DN42 wiki's BGP communities page",
+            )
+        });
+        let country = t.get("country").and_then(|f| {
+            self.dn42_value(
+                f,
+                "router.country",
+                dn42::COUNTRY,
+                "1000 + the ISO 3166-1 numeric country code, e.g. 1276 = Germany, 1840 = United States",
+            )
+        });
         Some((
             RouterConfig {
-                region: None,
-                country: None,
+                region,
+                country,
                 asn,
                 router_id,
                 addresses,
@@ -796,6 +875,30 @@ impl<'a> Cx<'a> {
             .get("addresses")
             .map(|f| self.addresses(f, &t.key("addresses")))
             .unwrap_or_default();
+        let link_value = |cx: &mut Self, name: &str, range: RangeInclusive<u16>, what: &str| {
+            optional(t.get(name).map(|f| {
+                cx.dn42_value(f, &t.key(name), range, what)
+                    .and_then(|v| u8::try_from(v).ok())
+            }))
+        };
+        let latency = link_value(
+            self,
+            "latency",
+            dn42::LATENCY,
+            "the DN42 latency class of this tunnel: 1 = up to 2.7 ms, 2 = 7.3 ms, 3 = 20 ms, 4 = 55 ms, 5 = 148 ms, 6 = 403 ms, 7 = 1.1 s, 8 = 3 s, 9 = more",
+        );
+        let bandwidth = link_value(
+            self,
+            "bandwidth",
+            dn42::BANDWIDTH,
+            "the DN42 bandwidth community value: 21 = 0.1 Mbit/s, 22 = 1, 23 = 10, 24 = 100, 25 = 1000 Mbit/s ... 29",
+        );
+        let crypto = link_value(
+            self,
+            "crypto",
+            dn42::CRYPTO,
+            "the DN42 encryption community value: 31 = none, 32 = unsafe, 33 = safe without PFS, 34 = with PFS (WireGuard)",
+        );
 
         let iface = (|| {
             let endpoint = match endpoint {
@@ -803,7 +906,11 @@ impl<'a> Cx<'a> {
                 Some(resolved) => Some(resolved?),
             };
             Some(InterfaceConfig {
-                link: Default::default(),
+                link: dn42::Link {
+                    latency: latency.ok()?,
+                    bandwidth: bandwidth.ok()?,
+                    crypto: crypto.ok()?,
+                },
                 name: name?.0,
                 private_key: private_key?,
                 listen_port: listen_port.filter(|&p| p != 0),
@@ -914,6 +1021,7 @@ impl<'a> Cx<'a> {
         i: usize,
         node: &'a Node,
         names: &HashMap<&str, usize>,
+        policy_names: &HashSet<String>,
     ) -> Option<(BgpConfig, Span, Span)> {
         let mut t = self.table(node, format!("bgp[{i}]"), &None)?;
         let name = self.name(&t, "the session's name");
@@ -1071,6 +1179,10 @@ impl<'a> Cx<'a> {
                 ],
             ),
         };
+        let import_policy =
+            self.policy_refs(&t, "import_policy", policy_names, families.as_deref());
+        let export_policy =
+            self.policy_refs(&t, "export_policy", policy_names, families.as_deref());
         let (name, name_span) = name?;
         let interface = match interface {
             Some((name, Some(_))) => Some(name),
@@ -1079,8 +1191,8 @@ impl<'a> Cx<'a> {
         };
         Some((
             BgpConfig {
-                import_policy: [None, None],
-                export_policy: [None, None],
+                import_policy: import_policy?,
+                export_policy: export_policy?,
                 name,
                 neighbor: neighbor?,
                 interface,
@@ -1409,6 +1521,408 @@ impl<'a> Cx<'a> {
         None
     }
 
+    /// An integer in a DN42 community range; `what` explains the values.
+    fn dn42_value(
+        &mut self,
+        f: Field<'a>,
+        key: &str,
+        range: RangeInclusive<u16>,
+        what: &str,
+    ) -> Option<u16> {
+        let (min, max) = (*range.start(), *range.end());
+        match f.node.value {
+            Value::Integer(i) if (i64::from(min)..=i64::from(max)).contains(&i) => {
+                u16::try_from(i).ok()
+            }
+            Value::Integer(i) => {
+                self.error(
+                    f.span,
+                    key,
+                    format!("{i} is out of range: must be {min}..={max} ({what})"),
+                );
+                None
+            }
+            _ => {
+                self.wrong_type(f, key, "an integer");
+                None
+            }
+        }
+    }
+
+    /// `[roa]`: sources of ROAs and what validation rejects.
+    fn roa(&mut self, f: Field<'a>) -> Option<RoaConfig> {
+        let t = self.table(f.node, "roa".into(), f.span)?;
+        self.unknown_keys(&t, ROA_KEYS);
+        let errors_before = self.errors.len();
+        let mut files: Vec<PathBuf> = Vec::new();
+        if let Some(f) = t.get("files") {
+            let key = t.key("files");
+            for (s, span) in self.strings(f, &key) {
+                if s.trim().is_empty() {
+                    self.error(span, &key, "a file name must not be empty");
+                    continue;
+                }
+                let path = self.path(s);
+                if files.contains(&path) {
+                    self.error(span, &key, format!("{s:?} is listed twice"));
+                } else {
+                    files.push(path);
+                }
+            }
+        }
+        let mut rtr: Vec<RtrConfig> = Vec::new();
+        if let Some(f) = t.get("rtr") {
+            let key = t.key("rtr");
+            for (s, span) in self.strings(f, &key) {
+                let Some((addr, text)) = self.host_port(s, span, &key, "RTR server") else {
+                    continue;
+                };
+                if rtr.iter().any(|r| r.text == text || r.addr == addr) {
+                    self.error(span, &key, format!("{text:?} is listed twice"));
+                } else {
+                    rtr.push(RtrConfig { text, addr });
+                }
+            }
+        }
+        if files.is_empty() && rtr.is_empty() && self.errors.len() == errors_before {
+            self.error(
+                &t.span,
+                "roa",
+                "has no ROA source: set `files` (ROA files: BIRD include, StayRTR JSON or SLURM) and/or `rtr` (RTR servers, e.g. [\"127.0.0.1:8282\"] for StayRTR)",
+            );
+        }
+        let check_interval = t
+            .get("check_interval")
+            .map_or(Some(DEFAULT_ROA_CHECK_INTERVAL), |f| {
+                self.u16(f, &t.key("check_interval"), 1)
+            });
+        let rejects = [("reject", true), ("accept", false)];
+        let reject_invalid = t
+            .get("invalid")
+            .map_or(Some(true), |f| self.choice(f, &t.key("invalid"), &rejects));
+        let reject_unknown = t
+            .get("unknown")
+            .map_or(Some(true), |f| self.choice(f, &t.key("unknown"), &rejects));
+        Some(RoaConfig {
+            files,
+            rtr,
+            check_interval: check_interval?,
+            reject_invalid: reject_invalid?,
+            reject_unknown: reject_unknown?,
+        })
+    }
+
+    /// `[[policy]]`, in file order with unique names (`None` if any has a problem), and
+    /// the names of all of them, also those with problems (so that sessions naming
+    /// them get no second error).
+    fn policies(
+        &mut self,
+        top: &Table<'a>,
+    ) -> (Option<Vec<Arc<rr_policy::Policy>>>, HashSet<String>) {
+        let mut out = Some(Vec::new());
+        let mut seen: HashMap<String, Span> = HashMap::new();
+        for (i, node) in self.array_of_tables(top, "policy").iter().enumerate() {
+            let (policy, name) = self.policy(i, node);
+            if let Some((name, span)) = name {
+                if let Some(first) = seen.get(&name) {
+                    let message = format!(
+                        "duplicate policy name {name:?} (first used on line {})",
+                        line_text(self.line(first))
+                    );
+                    self.error(&span, format!("policy {name:?}.name"), message);
+                    out = None;
+                } else {
+                    seen.insert(name, span);
+                }
+            }
+            match (policy, out.as_mut()) {
+                (Some(p), Some(list)) => list.push(Arc::new(p)),
+                (None, _) => out = None,
+                (Some(_), None) => {}
+            }
+        }
+        (out, seen.into_keys().collect())
+    }
+
+    /// One `[[policy]]` (if valid), and its name with its span (if it has one).
+    fn policy(
+        &mut self,
+        i: usize,
+        node: &'a Node,
+    ) -> (Option<rr_policy::Policy>, Option<(String, Span)>) {
+        let Some(mut t) = self.table(node, format!("policy[{i}]"), &None) else {
+            return (None, None);
+        };
+        let name = self.name(&t, "what sessions refer to it by");
+        if let Some((name, _)) = &name {
+            t.path = format!("policy {name:?}");
+        }
+        self.unknown_keys(&t, POLICY_KEYS);
+        let default = t.get("default").map_or(Some(Verdict::Accept), |f| {
+            self.choice(f, &t.key("default"), &VERDICTS)
+        });
+        let mut rules = Some(Vec::new());
+        let header = "policy.rule";
+        for (j, node) in self.tables_in(&t, "rule", header).iter().enumerate() {
+            match (self.rule(&t.path, j, node), rules.as_mut()) {
+                (Some(r), Some(list)) => list.push(r),
+                (None, _) => rules = None,
+                (Some(_), None) => {}
+            }
+        }
+        let policy = (|| {
+            Some(rr_policy::Policy {
+                name: name.clone()?.0,
+                rules: rules?,
+                default: default?,
+            })
+        })();
+        (policy, name)
+    }
+
+    /// One `[[policy.rule]]`: matches in the order of [`RULE_KEYS`], then actions in a
+    /// fixed order (local-pref, MED, community deletes before adds, prepend).
+    fn rule(&mut self, policy_path: &str, j: usize, node: &'a Node) -> Option<Rule> {
+        let t = self.table(node, format!("{policy_path}.rule[{j}]"), &None)?;
+        self.unknown_keys(&t, RULE_KEYS);
+        let errors_before = self.errors.len();
+        let mut matches = Vec::new();
+        let mut actions = Vec::new();
+        let field = |name: &str| t.get(name).map(|f| (f, t.key(name)));
+
+        if let Some((f, key)) = field("family") {
+            let families = [
+                ("ipv4", rr_policy::Family::Ipv4Unicast),
+                ("ipv6", rr_policy::Family::Ipv6Unicast),
+            ];
+            matches.extend(self.choice(f, &key, &families).map(Match::Family));
+        }
+        if let Some((f, key)) = field("prefix") {
+            let v = self.list(f, &key, "prefix patterns", |s| s.parse());
+            matches.extend(v.map(Match::Prefix));
+        }
+        if let Some((f, key)) = field("origin") {
+            matches.extend(self.asns(f, &key).map(Match::Origin));
+        }
+        if let Some((f, key)) = field("as_path_contains") {
+            matches.extend(self.asns(f, &key).map(Match::PathContains));
+        }
+        if let Some((f, key)) = field("neighbor_as") {
+            matches.extend(self.asns(f, &key).map(Match::NeighborAs));
+        }
+        if let Some((f, key)) = field("as_path_length") {
+            let range = match &f.node.value {
+                Value::Integer(_) => self
+                    .integer(f, &key, 0, u32::MAX.into())
+                    .map(|n| rr_policy::Range::single(n as u32)),
+                Value::String(s) => match s.parse::<rr_policy::Range>() {
+                    Ok(r) => Some(r),
+                    Err(e) => {
+                        self.error(f.span, &key, e.to_string());
+                        None
+                    }
+                },
+                _ => {
+                    self.wrong_type(f, &key, "an integer or a range like \"..10\" or \"2..5\"");
+                    None
+                }
+            };
+            matches.extend(range.map(Match::PathLen));
+        }
+        if let Some((f, key)) = field("community") {
+            let v = self.list(f, &key, "community patterns", |s| s.parse());
+            matches.extend(v.map(Match::Community));
+        }
+        if let Some((f, key)) = field("large_community") {
+            let v = self.list(f, &key, "large community patterns", |s| s.parse());
+            matches.extend(v.map(Match::LargeCommunity));
+        }
+        if let Some((f, key)) = field("roa") {
+            let v = self.list(f, &key, "ROA states", |s| match s {
+                "valid" => Ok(Validity::Valid),
+                "invalid" => Ok(Validity::Invalid),
+                "unknown" => Ok(Validity::NotFound),
+                _ => Err(PatternError {
+                    text: s.to_owned(),
+                    reason: "expected \"valid\", \"invalid\" or \"unknown\" (RFC 6811 NotFound)"
+                        .to_owned(),
+                }),
+            });
+            matches.extend(v.map(Match::Roa));
+        }
+
+        if let Some((f, key)) = field("set_local_pref") {
+            let v = self.integer(f, &key, 0, u32::MAX.into());
+            actions.extend(v.map(|n| Action::LocalPref(n as u32)));
+        }
+        if let Some((f, key)) = field("set_med") {
+            let v = self.integer(f, &key, 0, u32::MAX.into());
+            actions.extend(v.map(|n| Action::Med(n as u32)));
+        }
+        if let Some((f, key)) = field("delete_community") {
+            let v = self.list(f, &key, "community patterns", |s| s.parse());
+            actions.extend(v.map(Action::DeleteCommunity));
+        }
+        if let Some((f, key)) = field("add_community") {
+            let v = self.list(f, &key, "communities", rr_policy::parse_community);
+            actions.extend(v.map(Action::AddCommunity));
+        }
+        if let Some((f, key)) = field("delete_large_community") {
+            let v = self.list(f, &key, "large community patterns", |s| s.parse());
+            actions.extend(v.map(Action::DeleteLargeCommunity));
+        }
+        if let Some((f, key)) = field("add_large_community") {
+            let v = self.list(
+                f,
+                &key,
+                "large communities",
+                rr_policy::parse_large_community,
+            );
+            actions.extend(v.map(Action::AddLargeCommunity));
+        }
+        let prepend_asn = field("prepend_asn").and_then(|(f, key)| self.asn(f, &key));
+        match (field("prepend"), field("prepend_asn")) {
+            (Some((f, key)), _) => {
+                let times = self.integer(f, &key, 1, u8::MAX.into());
+                actions.extend(times.map(|n| Action::Prepend {
+                    asn: prepend_asn,
+                    times: n as u8,
+                }));
+            }
+            (None, Some((f, key))) => self.error(
+                f.span,
+                key,
+                "needs `prepend` (how many times to prepend this AS)",
+            ),
+            (None, None) => {}
+        }
+        let verdict = field("action").and_then(|(f, key)| self.choice(f, &key, &VERDICTS));
+
+        if t.entries.is_empty() {
+            self.error(
+                &t.span,
+                t.path.clone(),
+                "an empty rule: give it matches (e.g. `prefix`), actions (e.g. `set_local_pref`) and/or `action = \"accept\"` / `\"reject\"`",
+            );
+        }
+        (self.errors.len() == errors_before).then_some(Rule {
+            matches,
+            actions,
+            verdict,
+        })
+    }
+
+    /// A non-empty array of strings, each parsed by `parse`; `None` (problems reported)
+    /// if any is wrong.
+    fn list<T>(
+        &mut self,
+        f: Field<'a>,
+        key: &str,
+        what: &str,
+        parse: impl Fn(&str) -> Result<T, PatternError>,
+    ) -> Option<Vec<T>> {
+        let Value::Array(items) = &f.node.value else {
+            self.wrong_type(f, key, &format!("an array of {what} (strings)"));
+            return None;
+        };
+        if items.is_empty() {
+            self.error(
+                f.span,
+                key,
+                "is empty: list at least one, or leave the key out",
+            );
+            return None;
+        }
+        let mut out = Vec::new();
+        for (s, span) in self.strings(f, key) {
+            match parse(s) {
+                Ok(v) => out.push(v),
+                Err(e) => self.error(span, key, e.to_string()),
+            }
+        }
+        (out.len() == items.len()).then_some(out)
+    }
+
+    /// A non-empty array of AS numbers.
+    fn asns(&mut self, f: Field<'a>, key: &str) -> Option<Vec<u32>> {
+        let Value::Array(items) = &f.node.value else {
+            self.wrong_type(f, key, "an array of AS numbers");
+            return None;
+        };
+        if items.is_empty() {
+            self.error(
+                f.span,
+                key,
+                "is empty: list at least one, or leave the key out",
+            );
+            return None;
+        }
+        let mut out = Vec::new();
+        for item in items {
+            let span = if item.span.is_some() {
+                &item.span
+            } else {
+                f.span
+            };
+            out.extend(self.asn(Field { node: item, span }, key));
+        }
+        (out.len() == items.len()).then_some(out)
+    }
+
+    /// `BASE`, `BASE_ipv4`, `BASE_ipv6` of a session: names of existing policies, per
+    /// family (index 0 IPv4, 1 IPv6; the per-family key wins). `families`: the
+    /// session's, when known.
+    fn policy_refs(
+        &mut self,
+        t: &Table<'a>,
+        base: &str,
+        names: &HashSet<String>,
+        families: Option<&[Family]>,
+    ) -> Option<[Option<String>; 2]> {
+        let mut out: [Option<String>; 2] = [None, None];
+        let mut ok = true;
+        let keys = [
+            (String::from(base), None),
+            (format!("{base}_ipv4"), Some(Family::Ipv4)),
+            (format!("{base}_ipv6"), Some(Family::Ipv6)),
+        ];
+        for (name, family) in keys {
+            let Some(f) = t.get(&name) else {
+                continue;
+            };
+            let key = t.key(&name);
+            let Some(s) = self.string(f, &key) else {
+                ok = false;
+                continue;
+            };
+            if !names.contains(s) {
+                let known: Vec<&str> = names.iter().map(String::as_str).collect();
+                let mut message = format!("no [[policy]] is named {s:?}");
+                if let Some(close) = suggest(s, &known) {
+                    message.push_str(&format!("; did you mean {close:?}?"));
+                }
+                self.error(f.span, key, message);
+                ok = false;
+                continue;
+            }
+            match family {
+                None => out = [Some(s.to_owned()), Some(s.to_owned())],
+                Some(fam) => {
+                    if families.is_some_and(|list| !list.contains(&fam)) {
+                        self.error(
+                            f.span,
+                            key,
+                            format!("this session does not carry {fam} (see `families`)"),
+                        );
+                        ok = false;
+                    }
+                    out[usize::from(fam == Family::Ipv6)] = Some(s.to_owned());
+                }
+            }
+        }
+        ok.then_some(out)
+    }
+
     fn families(&mut self, f: Field<'a>, key: &str) -> Option<Vec<Family>> {
         let items = self.strings(f, key);
         let mut out = Vec::new();
@@ -1447,6 +1961,9 @@ impl<'a> Cx<'a> {
         ok.then_some(out)
     }
 }
+
+/// `action` and `default` words.
+const VERDICTS: [(&str, Verdict); 2] = [("accept", Verdict::Accept), ("reject", Verdict::Reject)];
 
 /// The two kinds of gateway.
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -22,10 +22,15 @@ mod eval;
 mod pattern;
 
 use ipnet::IpNet;
-use rr_bgp::packet::Family;
 pub use rr_roa::Validity;
 
-pub use pattern::{LargePattern, PatternError, PrefixPattern, Range, StdPattern};
+pub use pattern::{
+    format_community, format_large_community, parse_community, parse_large_community, LargePattern,
+    PatternError, PrefixPattern, Range, StdPattern,
+};
+/// The address family a [`Match::Family`] names (re-exported so that policy builders
+/// need not depend on `rr-bgp`).
+pub use rr_bgp::packet::Family;
 
 /// A named policy: rules in order, then a default verdict.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,12 +54,15 @@ pub struct Rule {
     pub verdict: Option<Verdict>,
 }
 
-/// A condition on a route. Lists mean "any of".
+/// A condition on a route ([`Match::holds`]). Lists mean "any of" (an empty list never
+/// holds); a route lacking what is asked about (no origin AS: an empty path, or one
+/// ending in an AS_SET) does not match.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Match {
     /// The route's address family.
     Family(Family),
-    /// The prefix matches one of these patterns (BIRD prefix-set semantics).
+    /// The prefix matches one of these patterns (BIRD prefix-set semantics, see
+    /// [`PrefixPattern`]).
     Prefix(Vec<PrefixPattern>),
     /// The origin AS (last AS of the path) is one of these.
     Origin(Vec<u32>),
@@ -72,7 +80,7 @@ pub enum Match {
     Roa(Vec<Validity>),
 }
 
-/// A change to a route's attributes.
+/// A change to a route's attributes ([`Action::apply`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
     /// LOCAL_PREF := value.
