@@ -4,19 +4,25 @@
 //! every slot of a family on a full send), the best route is run through the export
 //! rules — split horizon (never back to the peer it came from, like BIRD), no iBGP
 //! route to another iBGP peer (RFC 4271 9.2, no route reflection), no static routes,
-//! no unresolvable routes, the export policy, a next hop we can give for the family —
-//! and compared with the peer's Adj-RIB-Out bit: announce, withdraw, or nothing.
-//! Announcements are grouped by their exported attribute set, so a full table leaves
-//! as one UPDATE per attribute set (the codec's `encode_split` packs the NLRI into
-//! messages), withdrawals as one UPDATE per family.
+//! no unresolvable routes, the built-in export filter (`all`, `dn42`, `none`), a next
+//! hop we can give for the family — then the peer tunnel's DN42 link communities
+//! (`rr_policy::dn42::apply_link`, the wiki's rules) and the peer's export policy for
+//! the family (its context carrying the route's ROA state; a reject means the prefix is
+//! not sent, or withdrawn), and compared with the peer's Adj-RIB-Out bit: announce,
+//! withdraw, or nothing. Announcements are grouped by their exported attribute set
+//! (after the policy), so a full table leaves as one UPDATE per attribute set (the
+//! codec's `encode_split` packs the NLRI into messages), withdrawals as one UPDATE per
+//! family. Without an export policy the attributes are worked out once per interned
+//! path; with one, the policy runs per prefix (it can match the prefix).
 //!
-//! Exported attributes (RFC 4271 5.1): eBGP — our ASN prepended (5.1.2), NEXT_HOP
-//! self (5.1.3), LOCAL_PREF (5.1.5) and MULTI_EXIT_DISC removed (BIRD: MED does not
-//! cross ASes); iBGP — path unchanged, LOCAL_PREF always present (5.1.5), MED kept,
-//! next hop self too (our tunnels' next hops mean nothing to another node). Both:
-//! communities, large and extended communities, ATOMIC_AGGREGATE and AGGREGATOR kept;
-//! unknown optional transitive attributes passed on with the Partial bit set (RFC 4271
-//! section 5), unknown optional non-transitive ones dropped.
+//! Exported attributes (RFC 4271 5.1), applied after the policy, as BIRD does: eBGP —
+//! our ASN prepended (5.1.2), NEXT_HOP self (5.1.3), LOCAL_PREF (5.1.5) removed, and
+//! MULTI_EXIT_DISC removed (BIRD: MED does not cross ASes) unless the export policy
+//! set it to another value; iBGP — path unchanged, LOCAL_PREF always present (5.1.5),
+//! MED kept, next hop self too (our tunnels' next hops mean nothing to another node).
+//! Both: communities, large and extended communities, ATOMIC_AGGREGATE and AGGREGATOR
+//! kept; unknown optional transitive attributes passed on with the Partial bit set (RFC
+//! 4271 section 5), unknown optional non-transitive ones dropped.
 //!
 //! What it is not: the encoder (rr-bgp's `Update::encode_split` is) nor a place that
 //! remembers what it sent beyond one bit per prefix: a best route that changes and
@@ -26,7 +32,7 @@ use crate::hash::Seed;
 use crate::path::Path;
 use crate::rib::{fam_index, family, UpState, V4Out};
 use crate::table::{fam_of, Route, SRC_ANNOUNCE, SRC_STATIC};
-use crate::{dn42, Family, PeerId, Policy, Rib, Update};
+use crate::{dn42, Family, PeerId, Policy, Rib, Update, Validity};
 use ipnet::{IpNet, Ipv4Net};
 use rr_bgp::packet::{
     Attributes, MpReach, MpUnreach, NextHop, RawAttribute, FLAG_OPTIONAL, FLAG_PARTIAL,
@@ -36,16 +42,32 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 /// What the exported attributes depend on besides the route.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct Target {
     ibgp: bool,
     local_asn: u32,
     up: UpState,
+    /// The peer tunnel's DN42 link communities.
+    link: Option<rr_policy::dn42::Link>,
+    /// The peer's export policy per family.
+    policy: [Option<Arc<rr_policy::Policy>>; 2],
 }
 
-/// The attributes we send for a route (see the module documentation).
-fn export_attrs(path: &Path, t: &Target, fam: usize) -> Attributes {
-    let s = path.attrs();
+/// A route's attributes with the peer tunnel's link communities applied: what the
+/// export policy sees.
+fn linked_attrs(path: &Path, t: &Target) -> Attributes {
+    let mut a = path.attrs();
+    if let Some(link) = &t.link {
+        rr_policy::dn42::apply_link(&mut a, link);
+    }
+    a
+}
+
+/// The attributes we send, from what the export policy left (`s`) and the MED before
+/// the policy (see the module documentation).
+fn export_attrs(s: Attributes, med_before: Option<u32>, t: &Target, fam: usize) -> Attributes {
+    let local_pref = s.local_pref.unwrap_or(100);
+    let policy_med = (s.med != med_before).then_some(s.med).flatten();
     let mut a = Attributes {
         origin: s.origin,
         as_path: s.as_path,
@@ -68,10 +90,10 @@ fn export_attrs(path: &Path, t: &Target, fam: usize) -> Attributes {
             .collect(),
     };
     if t.ibgp {
-        a.local_pref = Some(path.local_pref);
+        a.local_pref = Some(local_pref);
     } else {
         a.as_path.prepend(t.local_asn);
-        a.med = None;
+        a.med = policy_med;
     }
     if let (0, Some(V4Out::Classic(nh))) = (fam, t.up.v4) {
         a.next_hop = Some(nh);
@@ -83,9 +105,12 @@ fn export_attrs(path: &Path, t: &Target, fam: usize) -> Attributes {
 #[derive(Default)]
 struct Builder {
     withdraw: [Vec<IpNet>; 2],
-    /// (interned path pointer, family) -> group. Valid for one take: the table does not
-    /// change meanwhile, so the pointers stay alive and distinct.
+    /// (interned path pointer, family) -> group, without an export policy. Valid for
+    /// one take: the table does not change meanwhile, so the pointers stay alive and
+    /// distinct.
     by_path: HashMap<(usize, usize), usize, Seed>,
+    /// (interned path pointer, family) -> what the export policy starts from, with one.
+    linked: HashMap<(usize, usize), Attributes, Seed>,
     /// (exported attributes, family) -> group: paths that export alike share an UPDATE.
     by_attrs: HashMap<(Attributes, usize), usize, Seed>,
     /// Per group: family and prefixes.
@@ -93,25 +118,54 @@ struct Builder {
 }
 
 impl Builder {
-    fn announce(&mut self, net: IpNet, path: &Arc<Path>, t: &Target) {
+    /// Adds `net` (best route `path`, ROA state `roa`) to its group; `false` when the
+    /// export policy rejects it.
+    fn announce(&mut self, net: IpNet, path: &Arc<Path>, roa: Validity, t: &Target) -> bool {
         let fam = fam_of(&net);
         let key = (Arc::as_ptr(path) as usize, fam);
-        let g = match self.by_path.get(&key) {
-            Some(&g) => g,
-            None => {
-                let attrs = export_attrs(path, t, fam);
-                let next = self.groups.len();
-                let g = *self.by_attrs.entry((attrs, fam)).or_insert(next);
-                if g == next {
-                    self.groups.push((fam, Vec::new()));
+        let g = match &t.policy[fam] {
+            None => match self.by_path.get(&key) {
+                Some(&g) => g,
+                None => {
+                    let a = linked_attrs(path, t);
+                    let med = a.med;
+                    let g = self.group(export_attrs(a, med, t, fam), fam);
+                    self.by_path.insert(key, g);
+                    g
                 }
-                self.by_path.insert(key, g);
-                g
+            },
+            Some(policy) => {
+                let base = self
+                    .linked
+                    .entry(key)
+                    .or_insert_with(|| linked_attrs(path, t));
+                let med = base.med;
+                let mut a = base.clone();
+                let ctx = rr_policy::Context {
+                    prefix: net,
+                    roa,
+                    local_asn: t.local_asn,
+                };
+                if policy.evaluate(&ctx, &mut a).verdict == rr_policy::Verdict::Reject {
+                    return false;
+                }
+                self.group(export_attrs(a, med, t, fam), fam)
             }
         };
         if let Some((_, nets)) = self.groups.get_mut(g) {
             nets.push(net);
         }
+        true
+    }
+
+    /// The group of the exported attribute set `attrs` of family `fam`.
+    fn group(&mut self, attrs: Attributes, fam: usize) -> usize {
+        let next = self.groups.len();
+        let g = *self.by_attrs.entry((attrs, fam)).or_insert(next);
+        if g == next {
+            self.groups.push((fam, Vec::new()));
+        }
+        g
     }
 
     fn finish(self, t: &Target) -> Vec<Update> {
@@ -205,6 +259,8 @@ impl Rib {
             ibgp: peer.ibgp,
             local_asn: self.cfg.local_asn,
             up,
+            link: peer.cfg.link,
+            policy: peer.cfg.export_policy.clone(),
         };
         let queue = std::mem::take(&mut peer.out.queue);
         let full = std::mem::take(&mut peer.out.full);
@@ -263,24 +319,24 @@ impl Rib {
 
     /// Compares what peer `p` should have for slot `s` with what it has.
     fn export_one(&mut self, p: u32, s: u32, t: &Target, b: &mut Builder) {
-        let want = self.exportable(p, s).map(|r| r.path.clone());
+        let want = self.exportable(p, s).map(|r| (r.path.clone(), r.roa));
         let Some(slot) = self.table.slots.get(s as usize) else {
             return;
         };
         let net = slot.net;
         let sent = self.peer(p).is_some_and(|peer| peer.out.sent.get(s));
-        match want {
-            Some(path) => {
-                b.announce(net, &path, t);
-                if !sent {
-                    self.set_out_bit(p, s, Bit::Sent, true);
-                }
+        let announced = want.is_some_and(|(path, roa)| {
+            // Our own prefixes: validated as originated by us.
+            let roa = roa.unwrap_or_else(|| self.roas.validate(net, Some(self.cfg.local_asn)));
+            b.announce(net, &path, roa, t)
+        });
+        if announced {
+            if !sent {
+                self.set_out_bit(p, s, Bit::Sent, true);
             }
-            None if sent => {
-                b.withdraw[fam_of(&net)].push(net);
-                self.set_out_bit(p, s, Bit::Sent, false);
-            }
-            None => {}
+        } else if sent {
+            b.withdraw[fam_of(&net)].push(net);
+            self.set_out_bit(p, s, Bit::Sent, false);
         }
     }
 

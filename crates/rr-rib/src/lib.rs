@@ -8,10 +8,19 @@
 //!
 //! ```text
 //!  announce ─┐
-//!  static ───┼─> import filter ─> table (best per prefix) ─┬─> FIB changes
-//!  bgp peer ─┘   (loop, next hop,                          └─> export filter ─> UPDATEs per peer
-//!                 policy, limit)
+//!  static ───┼─> import pipeline ─> table (best per prefix) ─┬─> FIB changes
+//!  bgp peer ─┘   (checks, ROA,                               └─> export checks, link
+//!                 link communities,                              communities, policy
+//!                 policy, limit)                                 ─> UPDATEs per peer
 //! ```
+//!
+//! Routing security and policy (DN42): every BGP route is validated against the ROA
+//! set ([`Rib::set_roas`], RFC 6811) and the wiki's import rejects invalid and unknown
+//! routes ([`RoaRules`]); the tunnel's DN42 link communities and a declarative
+//! `rr_policy::Policy` per session and family apply on import and export. A rejected
+//! route is held with its [`FilterReason`] and its attributes as received, so a ROA
+//! change or a new peer config ([`Rib::reevaluate_peer`]) re-runs the import from what
+//! the peer sent, and the FIB and exports follow without a session reset.
 //!
 //! Built for a full Internet table from one peer: attribute sets are interned (one
 //! compact `Arc` shared by every prefix that carries them, hashed once per UPDATE with
@@ -19,7 +28,7 @@
 //! 8-byte index entry (slot and hash: the index grows without touching the slab), an
 //! UPDATE is processed in O(its prefixes), and outputs are batched until the caller
 //! takes them. The real 2015 full table (605k prefixes, 99k attribute sets) takes about
-//! 87 bytes per prefix at rest (`examples/full_table.rs bench`).
+//! 88 bytes per prefix at rest (`examples/full_table.rs bench`).
 //!
 //! What it is not: a BGP session (that is `rr_bgp::session`), a socket owner or a clock
 //! reader. Nothing here does I/O, spawns threads or reads the time; the caller feeds
@@ -31,6 +40,7 @@ mod bits;
 pub mod dn42;
 mod export;
 mod hash;
+mod import;
 mod path;
 mod rib;
 mod roa;
@@ -125,11 +135,12 @@ pub struct RoaRules {
 /// What a ROA change did to the table ([`Rib::set_roas`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RoaChange {
-    /// ROAs added and removed.
+    /// ROAs added.
     pub roas_added: usize,
     /// ROAs removed.
     pub roas_removed: usize,
-    /// Received routes whose validity was computed again.
+    /// Received routes whose validity was computed again (those under a changed
+    /// ROA's prefix).
     pub routes_checked: usize,
     /// Routes whose validity changed.
     pub validity_changed: usize,
@@ -300,8 +311,7 @@ pub enum ImportOutcome {
 pub struct PeerStats {
     /// Routes from this peer currently accepted into the table (both families).
     pub imported: u64,
-    /// Routes from this peer currently held but rejected (loop, bad next hop, import
-    /// policy, own prefix, import limit).
+    /// Routes from this peer currently held but rejected (the sum of `filtered_by`).
     pub filtered: u64,
     /// Prefixes currently announced to this peer (its Adj-RIB-Out).
     pub exported: u64,
@@ -364,7 +374,8 @@ pub struct RouteView {
     pub communities: Vec<String>,
     /// RFC 8092 large communities as `(4242420000,1,2)`.
     pub large_communities: Vec<String>,
-    /// Held in the Adj-RIB-In but rejected by the import checks (shown with `all`).
+    /// Held in the Adj-RIB-In but rejected by the import (shown with `all` or
+    /// `filtered`), with the attributes as received.
     pub filtered: bool,
     /// Why, when `filtered`.
     pub reason: Option<FilterReason>,

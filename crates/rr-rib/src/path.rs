@@ -12,6 +12,11 @@
 //! Each path keeps its hash, so the set grows and is swept without hashing again.
 //! Unused entries are swept in batches, amortised O(1).
 //!
+//! A path an import step changed (DN42 link communities, the import policy) keeps the
+//! path it was made from, as received ([`Path::received`]): part of its identity, so a
+//! route still costs one `Arc` and re-evaluation (ROA change, new policy) starts from
+//! what the peer sent, not from an earlier result.
+//!
 //! What it is not: a policy engine; nothing here looks at prefixes or peers.
 
 use crate::hash::Seed;
@@ -74,7 +79,7 @@ impl Hop {
 
 /// A route's attributes and next hop. Identity is everything but the derived fields
 /// (`local_pref`, `as_len`, `neighbor_as`, functions of the rest) and `hash` (the hash
-/// of the rest under the interner's seed).
+/// of the rest under the interner's seed); `orig` counts by pointer.
 #[derive(Debug)]
 pub(crate) struct Path {
     /// The next hop.
@@ -98,6 +103,9 @@ pub(crate) struct Path {
     words: Box<[u32]>,
     /// Unrecognised attributes (rare; an empty box allocates nothing).
     other: Box<[RawAttribute]>,
+    /// The path as received, when this one is the result of import steps on it (never
+    /// itself a derived path).
+    orig: Option<Arc<Path>>,
     hash: u64,
 }
 
@@ -137,14 +145,14 @@ fn pack(a: &Attributes, out: &mut Vec<u32>) {
 /// Reads [`pack`]'s words back (a short array reads as zeros and empty lists).
 struct Words<'a>(&'a [u32]);
 
-impl Words<'_> {
+impl<'a> Words<'a> {
     fn one(&mut self) -> u32 {
         let (first, rest) = self.0.split_first().map_or((0, &[][..]), |(f, r)| (*f, r));
         self.0 = rest;
         first
     }
 
-    fn many(&mut self, n: usize) -> &[u32] {
+    fn many(&mut self, n: usize) -> &'a [u32] {
         let (a, b) = self.0.split_at(n.min(self.0.len()));
         self.0 = b;
         a
@@ -209,6 +217,7 @@ impl Path {
         local_pref: Option<u32>,
         words: &[u32],
         hop: Hop,
+        orig: Option<Arc<Path>>,
         hash: u64,
     ) -> Path {
         Path {
@@ -223,8 +232,49 @@ impl Path {
             aggregator: attrs.aggregator,
             words: words.into(),
             other: attrs.other.as_slice().into(),
+            orig,
             hash,
         }
+    }
+
+    /// The path as received: the one this was derived from, or itself.
+    pub(crate) fn received(self: &Arc<Path>) -> &Arc<Path> {
+        self.orig.as_ref().unwrap_or(self)
+    }
+
+    /// The AS path's segments as (kind, ASNs): kind 0 sequence, 1 set, 2 and 3 the
+    /// confederation ones (see [`pack`]).
+    fn segments(&self) -> impl Iterator<Item = (u32, &[u32])> + '_ {
+        let mut w = Words(&self.words);
+        (0..w.one()).map(move |_| {
+            let kind = w.one();
+            let len = w.one() as usize;
+            (kind, w.many(len))
+        })
+    }
+
+    /// RFC 6811 section 2's origin AS: the last AS of the path when it ends in an
+    /// AS_SEQUENCE, `None` (the distinguished value NONE) when it ends in a set or a
+    /// confederation segment; `empty` for a path without any AS (RFC 6811: a route
+    /// from inside our AS has our AS as its origin).
+    pub(crate) fn origin_as(&self, empty: u32) -> Option<u32> {
+        self.segments()
+            .filter(|(_, asns)| !asns.is_empty())
+            .last()
+            .map_or(Some(empty), |(kind, asns)| match kind {
+                0 => asns.last().copied(),
+                _ => None,
+            })
+    }
+
+    /// Whether the AS path holds `asn` anywhere.
+    pub(crate) fn path_contains(&self, asn: u32) -> bool {
+        self.segments().any(|(_, asns)| asns.contains(&asn))
+    }
+
+    /// Whether the AS path holds no AS at all.
+    pub(crate) fn path_is_empty(&self) -> bool {
+        self.segments().all(|(_, asns)| asns.is_empty())
     }
 
     /// The BGP attributes, unpacked (`next_hop` is always `None`: it is in `hop`).
@@ -243,8 +293,20 @@ impl Path {
 
     /// Whether this path is what `attrs` (next hop ignored, LOCAL_PREF replaced by
     /// `local_pref`, variable parts [`pack`]ed into `words`) and `hop` make.
-    fn is(&self, attrs: &Attributes, local_pref: Option<u32>, words: &[u32], hop: &Hop) -> bool {
+    fn is(
+        &self,
+        attrs: &Attributes,
+        local_pref: Option<u32>,
+        words: &[u32],
+        hop: &Hop,
+        orig: Option<&Arc<Path>>,
+    ) -> bool {
         self.hop == *hop
+            && match (&self.orig, orig) {
+                (None, None) => true,
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                _ => false,
+            }
             && self.local_pref_attr == local_pref
             && self.origin == attrs.origin
             && self.med == attrs.med
@@ -263,6 +325,7 @@ fn hash_parts(
     local_pref: Option<u32>,
     words: &[u32],
     hop: &Hop,
+    orig: Option<&Arc<Path>>,
 ) -> u64 {
     // Destructured so that a field added to `Attributes` fails to compile here (and
     // gets a place in `Path`).
@@ -281,6 +344,7 @@ fn hash_parts(
     } = attrs;
     let mut h = seed.build_hasher();
     hop.hash(&mut h);
+    orig.map(Arc::as_ptr).hash(&mut h);
     local_pref.hash(&mut h);
     origin.hash(&mut h);
     med.hash(&mut h);
@@ -312,31 +376,52 @@ impl Interner {
         local_pref: Option<u32>,
         hop: Hop,
     ) -> Arc<Path> {
+        self.intern_from(attrs, local_pref, hop, None)
+    }
+
+    /// The shared copy of the path import steps made of `orig` (a received path):
+    /// `attrs` with their own LOCAL_PREF, `orig`'s next hop.
+    pub(crate) fn intern_derived(&mut self, attrs: &Attributes, orig: &Arc<Path>) -> Arc<Path> {
+        let orig = orig.received().clone();
+        self.intern_from(attrs, attrs.local_pref, orig.hop, Some(orig))
+    }
+
+    fn intern_from(
+        &mut self,
+        attrs: &Attributes,
+        local_pref: Option<u32>,
+        hop: Hop,
+        orig: Option<Arc<Path>>,
+    ) -> Arc<Path> {
         pack(attrs, &mut self.words);
         let words = self.words.as_slice();
-        let h = hash_parts(&self.seed, attrs, local_pref, words, &hop);
-        if let Some(a) = self.set.find(h, |p| p.is(attrs, local_pref, words, &hop)) {
+        let h = hash_parts(&self.seed, attrs, local_pref, words, &hop, orig.as_ref());
+        if let Some(a) = self
+            .set
+            .find(h, |p| p.is(attrs, local_pref, words, &hop, orig.as_ref()))
+        {
             return a.clone();
         }
-        let a = Arc::new(Path::new(attrs, local_pref, words, hop, h));
+        let a = Arc::new(Path::new(attrs, local_pref, words, hop, orig, h));
         self.set.insert_unique(h, a.clone(), |p| p.hash);
         a
     }
 
     /// Drops the sets no route holds any more, when the set has doubled since the last
-    /// sweep, or when it holds more sets beyond `routes` (the number of routes in the
-    /// table: each live set is held by at least one, so the rest are dead) than a
-    /// quarter of its size and 1024. Either way a sweep frees a fixed share of what it
+    /// sweep, or when it holds more sets beyond twice `routes` (the number of routes in
+    /// the table: each live set is held by a route, or is the received path of a derived
+    /// one a route holds, so the rest are dead) than a quarter of its size and 1024. Either way a sweep frees a fixed share of what it
     /// scans, so its cost is amortised over the insertions that created the dead sets.
     pub(crate) fn maybe_sweep(&mut self, routes: usize) {
         let len = self.set.len();
-        let surely_dead = len.saturating_sub(routes);
+        let surely_dead = len.saturating_sub(routes.saturating_mul(2));
         if len > 2 * self.live + 1024 || surely_dead > (len / 4).max(1024) {
             self.sweep();
         }
     }
 
-    /// Drops every set no route holds any more.
+    /// Drops every set no route holds any more (a received path whose derived paths
+    /// are dropped in the same pass goes at the next sweep).
     pub(crate) fn sweep(&mut self) {
         self.set.retain(|a| Arc::strong_count(a) > 1);
         self.set.shrink_to_fit(|p| p.hash);
@@ -533,6 +618,59 @@ mod tests {
             held.iter().map(Arc::as_ptr).collect();
         assert_eq!(distinct.len(), i.len());
         assert!(i.len() > 1000 && i.len() < 15_000, "{} sets", i.len());
+    }
+
+    /// A derived path is its own set (even with the received path's attributes), one
+    /// per (attributes, received path), and leads back to the received one.
+    #[test]
+    fn derived_paths_lead_back_to_the_received_one() {
+        let mut i = Interner::default();
+        let hop = Hop::Bgp(NextHop::V4(Ipv4Addr::new(192, 0, 2, 1)));
+        let rx = i.intern(&attrs(vec![1, 2]), None, hop);
+        let mut a = rx.attrs();
+        let same = i.intern_derived(&a, &rx);
+        assert!(!Arc::ptr_eq(&same, &rx));
+        assert!(Arc::ptr_eq(same.received(), &rx) && Arc::ptr_eq(rx.received(), &rx));
+        a.communities.push(7);
+        a.local_pref = Some(200);
+        let d = i.intern_derived(&a, &rx);
+        assert_eq!((d.local_pref, d.hop), (200, hop));
+        // Deriving from a derived path still points at the received one.
+        assert!(Arc::ptr_eq(&d, &i.intern_derived(&a, &same)));
+        assert!(Arc::ptr_eq(d.received(), &rx));
+        let other = i.intern(&attrs(vec![1, 3]), None, hop);
+        assert!(!Arc::ptr_eq(&d, &i.intern_derived(&a, &other)));
+        assert_eq!(i.len(), 5);
+        drop((same, d));
+        i.sweep();
+        assert_eq!(i.len(), 2);
+    }
+
+    #[test]
+    fn origin_and_path_checks_from_packed_words() {
+        let mut i = Interner::default();
+        let mut at = |segments: Vec<AsSegment>| {
+            let a = Attributes {
+                as_path: AsPath { segments },
+                ..Attributes::default()
+            };
+            i.intern(&a, None, Hop::Local)
+        };
+        let p = at(vec![AsSegment::Sequence(vec![1, 2, 3])]);
+        assert_eq!(p.origin_as(9), Some(3));
+        assert!(p.path_contains(2) && !p.path_contains(9) && !p.path_is_empty());
+        let set = at(vec![
+            AsSegment::Sequence(vec![1]),
+            AsSegment::Set(vec![4, 5]),
+        ]);
+        assert_eq!(set.origin_as(9), None, "RFC 6811: NONE");
+        assert!(set.path_contains(5));
+        let empty = at(vec![]);
+        assert_eq!(empty.origin_as(9), Some(9), "our own AS");
+        assert!(empty.path_is_empty());
+        let hollow = at(vec![AsSegment::Sequence(vec![])]);
+        assert!(hollow.path_is_empty());
+        assert_eq!(hollow.origin_as(9), Some(9));
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! [`Rib`]: sources in, best route per prefix, changes out.
 //!
 //! What it is: the table and everything that changes it — peers coming and going,
-//! UPDATEs imported (RFC 4271 9.1.1 / 9.1.2 checks, RFC 7606 treat-as-withdraw, the
-//! import policy and limit), static routes, the decision process (RFC 4271 9.1.2.2, in
-//! BIRD's order), and the FIB sink with its change batching. The export sink is in
-//! `export.rs`, the `show route` view in `view.rs`.
+//! UPDATEs imported (RFC 7606 treat-as-withdraw; the import pipeline itself — checks,
+//! ROA, link communities, policy, limit — is in `import.rs`), static routes, the
+//! decision process (RFC 4271 9.1.2.2, in BIRD's order), and the FIB sink with its
+//! change batching. The export sink is in `export.rs`, the `show route` view in
+//! `view.rs`, ROA changes in `roa.rs`.
 //!
 //! What it is not: I/O. The node calls these methods from its event loop and applies
 //! what the `take_*` methods return.
@@ -18,22 +19,19 @@
 //! peer's export state and no pending FIB change refers to it.
 
 use crate::bits::BitSet;
-use crate::dn42;
 use crate::hash::Seed;
-use crate::path::{Hop, Interner, Path};
+use crate::path::{Hop, Interner};
 use crate::table::{
     fam_of, Route, Routes, Table, FIB_DIRTY, FREE, SRC_ANNOUNCE, SRC_STATIC, ZOMBIE,
 };
 use crate::{
-    Family, ImportOutcome, LimitAction, PeerConfig, PeerId, PeerStats, PeerUp, Policy, RibConfig,
-    Update,
+    Family, ImportOutcome, PeerConfig, PeerId, PeerStats, PeerUp, RibConfig, RoaSet, Update,
 };
 use ipnet::IpNet;
-use rr_bgp::packet::{AsPath, Attributes, NextHop};
+use rr_bgp::packet::{Attributes, NextHop};
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::sync::Arc;
 
 /// Preference of our own `announce` prefixes (BIRD's "direct" routes).
 const PREF_ANNOUNCE: u32 = 240;
@@ -130,13 +128,14 @@ pub(crate) struct Peer {
     pub(crate) ibgp: bool,
     pub(crate) up: Option<UpState>,
     pub(crate) out: Out,
-    accepted: [u64; 2],
-    filtered: u64,
+    pub(crate) accepted: [u64; 2],
+    /// Routes held but rejected, per [`FilterReason::index`](crate::FilterReason::index).
+    pub(crate) filtered_by: [u64; 10],
     preferred: u64,
     pub(crate) exported: u64,
-    warned: [bool; 2],
+    pub(crate) warned: [bool; 2],
     updates: u64,
-    announced: u64,
+    pub(crate) announced: u64,
     withdrawn: u64,
 }
 
@@ -166,6 +165,8 @@ pub struct Rib {
     fib_pending: Vec<(u32, Option<rr_fib::NextHop>)>,
     /// Slots without routes, to be freed once nothing refers to them.
     zombies: Vec<u32>,
+    /// The ROAs routes are validated against (RFC 6811).
+    pub(crate) roas: RoaSet,
 }
 
 impl Rib {
@@ -180,18 +181,20 @@ impl Rib {
             statics: Vec::new(),
             fib_pending: Vec::new(),
             zombies: Vec::new(),
+            roas: RoaSet::new(),
         };
-        let local = rib.paths.intern(&Attributes::default(), None, Hop::Local);
+        // Our prefixes carry the node's communities (DN42 region and country).
+        let local_attrs = Attributes {
+            communities: rib.cfg.announce_communities.clone(),
+            ..Attributes::default()
+        };
+        let local = rib.paths.intern(&local_attrs, None, Hop::Local);
         let announce: Vec<IpNet> = rib.cfg.announce.iter().map(IpNet::trunc).collect();
         rib.cfg.announce.clone_from(&announce);
         for net in announce {
             let s = rib.table.find_or_insert(net);
             if rib.slot_position(s, SRC_ANNOUNCE).is_none() {
-                let r = Route {
-                    path: local.clone(),
-                    src: SRC_ANNOUNCE,
-                    filtered: false,
-                };
+                let r = Route::local(local.clone(), SRC_ANNOUNCE);
                 rib.change(s, |routes| routes.push(r));
             }
         }
@@ -211,7 +214,7 @@ impl Rib {
             up: None,
             out: Out::default(),
             accepted: [0; 2],
-            filtered: 0,
+            filtered_by: [0; 10],
             preferred: 0,
             exported: 0,
             warned: [false; 2],
@@ -306,11 +309,7 @@ impl Rib {
                 .intern(&Attributes::default(), None, Hop::Static(nh));
             let s = self.table.find_or_insert(net);
             let pos = self.slot_position(s, SRC_STATIC);
-            let r = Route {
-                path,
-                src: SRC_STATIC,
-                filtered: false,
-            };
+            let r = Route::local(path, SRC_STATIC);
             self.change(s, |routes| {
                 match pos.and_then(|i| routes.as_mut_slice().get_mut(i)) {
                     Some(slot) => *slot = r,
@@ -359,10 +358,11 @@ impl Rib {
     /// Applies one UPDATE from a peer that is up (RFC 4271 9.1.1 / 9.1.2): withdrawals
     /// remove the peer's routes; announcements replace them. With
     /// `treat_as_withdraw` (RFC 7606 section 2) the announced prefixes are withdrawn
-    /// instead. Announcements that fail the checks (AS path with our ASN, empty AS path
-    /// from an eBGP peer, no usable next hop, import policy, own prefixes, import limit)
-    /// are kept as filtered routes. LOCAL_PREF from an eBGP peer is ignored (RFC 4271
-    /// 5.1.5). End-of-RIB needs nothing. Updates from unknown peers or peers that are
+    /// instead. Each announced prefix goes through the import pipeline (see
+    /// [`FilterReason`](crate::FilterReason) for the checks, in order; then the peer's DN42 link communities,
+    /// its import policy, its import limit); what fails is kept as a filtered route,
+    /// with its reason and its attributes as received. LOCAL_PREF from an eBGP peer is
+    /// ignored (RFC 4271 5.1.5). End-of-RIB needs nothing. Updates from unknown peers or peers that are
     /// down are ignored. O(prefixes in the UPDATE).
     ///
     /// Returns [`ImportOutcome::LimitReached`] when the peer's import limit of a family
@@ -405,18 +405,20 @@ impl Rib {
         if !update.nlri.is_empty() {
             let hop = NextHop::V4(attrs.next_hop.unwrap_or(Ipv4Addr::UNSPECIFIED));
             let path = self.paths.intern(attrs, local_pref, Hop::Bgp(hop));
-            let ok = self.path_ok(p, &attrs.as_path, path.hop, 0);
-            for n in &update.nlri {
-                self.announce(p, IpNet::V4(n.trunc()), &path, ok, &mut outcome);
+            if let Some(rx) = self.received(p, path, 0) {
+                for n in &update.nlri {
+                    self.announce(p, IpNet::V4(n.trunc()), &rx, &mut outcome);
+                }
             }
         }
         if let Some(r) = &update.mp_reach {
             let fam = fam_index(r.family);
             let path = self.paths.intern(attrs, local_pref, Hop::Bgp(r.next_hop));
-            let ok = self.path_ok(p, &attrs.as_path, path.hop, fam);
-            for n in &r.nlri {
-                if fam_of(n) == fam {
-                    self.announce(p, n.trunc(), &path, ok, &mut outcome);
+            if let Some(rx) = self.received(p, path, fam) {
+                for n in &r.nlri {
+                    if fam_of(n) == fam {
+                        self.announce(p, n.trunc(), &rx, &mut outcome);
+                    }
                 }
             }
         }
@@ -458,7 +460,7 @@ impl Rib {
         };
         PeerStats {
             imported: peer.accepted[0] + peer.accepted[1],
-            filtered: peer.filtered,
+            filtered: peer.filtered_by.iter().sum(),
             exported: peer.exported,
             imported_v4: peer.accepted[0],
             imported_v6: peer.accepted[1],
@@ -466,7 +468,7 @@ impl Rib {
             updates_received: peer.updates,
             announcements_received: peer.announced,
             withdrawals_received: peer.withdrawn,
-            filtered_by: [0; 10],
+            filtered_by: peer.filtered_by,
         }
     }
 
@@ -484,12 +486,12 @@ impl Rib {
     // ---- internals -------------------------------------------------------------
 
     /// Routes in the table, filtered ones included.
-    fn route_total(&self) -> usize {
+    pub(crate) fn route_total(&self) -> usize {
         let bgp: u64 = self
             .peers
             .iter()
             .flatten()
-            .map(|p| p.accepted[0] + p.accepted[1] + p.filtered)
+            .map(|p| p.accepted[0] + p.accepted[1] + p.filtered_by.iter().sum::<u64>())
             .sum();
         bgp as usize + self.statics.len() + self.cfg.announce.len()
     }
@@ -498,7 +500,7 @@ impl Rib {
         self.peers.get(p as usize)?.as_ref()
     }
 
-    fn peer_mut(&mut self, p: u32) -> Option<&mut Peer> {
+    pub(crate) fn peer_mut(&mut self, p: u32) -> Option<&mut Peer> {
         self.peers.get_mut(p as usize)?.as_mut()
     }
 
@@ -506,7 +508,7 @@ impl Rib {
         self.peer_index.get(&id).copied()
     }
 
-    fn slot_position(&self, s: u32, src: u32) -> Option<usize> {
+    pub(crate) fn slot_position(&self, s: u32, src: u32) -> Option<usize> {
         self.table.slots.get(s as usize)?.routes.position(src)
     }
 
@@ -540,123 +542,6 @@ impl Rib {
         }
     }
 
-    /// The path-wide import checks (RFC 4271 9.1.2 and 5.1.3, the policy `none`).
-    fn path_ok(&self, p: u32, as_path: &AsPath, hop: Hop, fam: usize) -> bool {
-        let Some(peer) = self.peer(p) else {
-            return false;
-        };
-        if peer.cfg.import == Policy::None {
-            return false;
-        }
-        // RFC 4271 9.1.2: a path that already holds our ASN is a loop.
-        if as_path.contains(self.cfg.local_asn) {
-            return false;
-        }
-        // An eBGP neighbor always puts its own AS first (RFC 4271 5.1.2), so an empty
-        // path from one is malformed. (BIRD's "enforce first as" check is off, as there.)
-        if !peer.ibgp && as_path.is_empty() {
-            return false;
-        }
-        match (fam, hop) {
-            // A loopback next hop is what a daemon on the host sends over a host
-            // session; the tunnel, not the gateway, decides where packets go.
-            (0, Hop::Bgp(NextHop::V4(a))) => {
-                !(a.is_unspecified() || a.is_multicast() || a.is_broadcast())
-            }
-            (_, Hop::Bgp(NextHop::V4(_))) => false,
-            // RFC 2545 / RFC 8950: a link-local or global IPv6 address.
-            (_, Hop::Bgp(nh)) => nh.link_local().is_some() || nh.global_v6().is_some(),
-            _ => false,
-        }
-    }
-
-    /// The per-prefix import checks: our own prefixes (and more-specifics) never come
-    /// in from outside; `dn42` also wants a network the registry permits.
-    fn import_allows(&self, policy: Policy, net: &IpNet) -> bool {
-        let own = self.cfg.announce.iter().any(|a| a.contains(net));
-        match policy {
-            Policy::None => false,
-            Policy::All => !own,
-            Policy::Dn42 => !own && dn42::is_valid_network(net),
-        }
-    }
-
-    fn announce(
-        &mut self,
-        p: u32,
-        net: IpNet,
-        path: &Arc<Path>,
-        path_ok: bool,
-        outcome: &mut ImportOutcome,
-    ) {
-        let fam = fam_of(&net);
-        let Some(policy) = self.peer(p).map(|peer| peer.cfg.import) else {
-            return;
-        };
-        let mut accept = path_ok && self.import_allows(policy, &net);
-        let s = self.table.find_or_insert(net);
-        let pos = self.slot_position(s, p);
-        let old = pos.and_then(|i| {
-            let r = self.table.slots.get(s as usize)?.routes.as_slice().get(i)?;
-            Some((Arc::ptr_eq(&r.path, path), !r.filtered))
-        });
-        let was_accepted = old.is_some_and(|(_, acc)| acc);
-        let Some(peer) = self.peer_mut(p) else {
-            return;
-        };
-        peer.announced += 1;
-        if accept && !was_accepted {
-            if let Some(limit) = peer.cfg.import_limit {
-                if peer.accepted[fam] >= u64::from(limit) {
-                    let action = peer.cfg.limit_action;
-                    let hit = ImportOutcome::LimitReached {
-                        family: family(fam),
-                        action,
-                    };
-                    match action {
-                        LimitAction::Warn => {
-                            if !peer.warned[fam] {
-                                peer.warned[fam] = true;
-                                *outcome = hit;
-                            }
-                        }
-                        LimitAction::Block => accept = false,
-                        LimitAction::Restart | LimitAction::Disable => {
-                            accept = false;
-                            *outcome = hit;
-                        }
-                    }
-                }
-            }
-        }
-        if old == Some((true, accept)) {
-            return; // same attributes, same verdict: nothing changes
-        }
-        match old {
-            Some((_, true)) => peer.accepted[fam] -= 1,
-            Some((_, false)) => peer.filtered -= 1,
-            None => {}
-        }
-        if accept {
-            peer.accepted[fam] += 1;
-        } else {
-            peer.filtered += 1;
-        }
-        let route = Route {
-            path: path.clone(),
-            src: p,
-            filtered: !accept,
-        };
-        self.change(s, move |routes| match pos {
-            Some(i) => {
-                if let Some(r) = routes.as_mut_slice().get_mut(i) {
-                    *r = route;
-                }
-            }
-            None => routes.push(route),
-        });
-    }
-
     fn withdraw(&mut self, p: u32, net: IpNet) {
         if let Some(peer) = self.peer_mut(p) {
             peer.withdrawn += 1;
@@ -674,13 +559,13 @@ impl Rib {
             return;
         };
         let fam = fam_of(&slot.net);
-        let filtered = slot.routes.as_slice().get(i).is_some_and(|r| r.filtered);
-        if let Some(peer) = self.peer_mut(p) {
-            if filtered {
-                peer.filtered = peer.filtered.saturating_sub(1);
-            } else {
-                peer.accepted[fam] = peer.accepted[fam].saturating_sub(1);
-            }
+        let reason = slot.routes.as_slice().get(i).map(|r| r.reason);
+        if let (Some(peer), Some(reason)) = (self.peer_mut(p), reason) {
+            let count = match reason {
+                Some(r) => &mut peer.filtered_by[r.index()],
+                None => &mut peer.accepted[fam],
+            };
+            *count = count.saturating_sub(1);
         }
         self.change(s, |routes| {
             routes.remove(i);
@@ -689,7 +574,7 @@ impl Rib {
 
     /// Applies `f` to a slot's routes, re-runs the selection, and propagates a change of
     /// the best route to the FIB batch and the export queues.
-    fn change(&mut self, s: u32, f: impl FnOnce(&mut Routes)) {
+    pub(crate) fn change(&mut self, s: u32, f: impl FnOnce(&mut Routes)) {
         let Some(slot) = self.table.slots.get_mut(s as usize) else {
             return;
         };
@@ -724,7 +609,7 @@ impl Rib {
         }
         let mut best: Option<usize> = None;
         for (i, r) in routes.iter().enumerate() {
-            if r.filtered {
+            if r.filtered() {
                 continue;
             }
             best = match best {
@@ -841,7 +726,7 @@ impl Rib {
     }
 
     /// Notes a slot's current FIB next hop as "before", unless already noted.
-    fn record_fib(&mut self, s: u32) {
+    pub(crate) fn record_fib(&mut self, s: u32) {
         let before = self.fib_nh(s);
         if let Some(slot) = self.table.slots.get_mut(s as usize) {
             if slot.flags & FIB_DIRTY == 0 {

@@ -14,6 +14,7 @@
 
 use crate::hash::{mix, Seed};
 use crate::path::Path;
+use crate::{FilterReason, Validity};
 use hashbrown::HashTable;
 use ipnet::IpNet;
 use std::net::IpAddr;
@@ -24,18 +25,37 @@ pub(crate) const SRC_ANNOUNCE: u32 = u32::MAX;
 /// `Route::src` of static routes.
 pub(crate) const SRC_STATIC: u32 = u32::MAX - 1;
 
-/// One source's route for one prefix: 16 bytes.
+/// One source's route for one prefix: 16 bytes (the two one-byte fields sit in what
+/// was padding beside `src`).
 #[derive(Clone, Debug)]
 pub(crate) struct Route {
-    /// The interned attributes.
+    /// The interned attributes: as accepted (after the import steps), or as received
+    /// for a filtered route.
     pub(crate) path: Arc<Path>,
     /// The internal peer index, or [`SRC_ANNOUNCE`] / [`SRC_STATIC`].
     pub(crate) src: u32,
-    /// Rejected by the import checks: kept for display, never selected.
-    pub(crate) filtered: bool,
+    /// Why the import rejected it: kept for display and re-evaluation, never selected.
+    pub(crate) reason: Option<FilterReason>,
+    /// ROA state (RFC 6811) of a BGP route; `None` for static and announce routes.
+    pub(crate) roa: Option<Validity>,
 }
 
 impl Route {
+    /// A route the import checks did not reject (static and announce routes always).
+    pub(crate) fn local(path: Arc<Path>, src: u32) -> Route {
+        Route {
+            path,
+            src,
+            reason: None,
+            roa: None,
+        }
+    }
+
+    /// Rejected by the import: held, never selected.
+    pub(crate) fn filtered(&self) -> bool {
+        self.reason.is_some()
+    }
+
     /// Same source and same (interned) attributes.
     pub(crate) fn same(&self, other: &Route) -> bool {
         self.src == other.src && Arc::ptr_eq(&self.path, &other.path)
@@ -147,7 +167,7 @@ pub(crate) struct Slot {
 impl Slot {
     /// The best route: the first one, unless it is filtered (then there is none).
     pub(crate) fn best(&self) -> Option<&Route> {
-        self.routes.as_slice().first().filter(|r| !r.filtered)
+        self.routes.as_slice().first().filter(|r| !r.filtered())
     }
 
     pub(crate) fn is_free(&self) -> bool {
@@ -384,11 +404,10 @@ mod tests {
     use rr_bgp::packet::Attributes;
 
     fn route(src: u32) -> Route {
-        Route {
-            path: Interner::default().intern(&Attributes::default(), None, Hop::Local),
+        Route::local(
+            Interner::default().intern(&Attributes::default(), None, Hop::Local),
             src,
-            filtered: false,
-        }
+        )
     }
 
     #[test]

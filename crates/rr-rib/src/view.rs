@@ -2,7 +2,7 @@
 //!
 //! What it is: [`Rib::routes`], read-only, for `ctl show routes` and tests. Rows come
 //! sorted by prefix, each prefix's best route first, then its other routes in decision
-//! order, then its filtered ones. What it is not: a hot path (it allocates strings per
+//! order, then its filtered ones (with why, and every BGP route's ROA state). What it is not: a hot path (it allocates strings per
 //! row), nor the FIB view (`rr-fib` holds what is installed).
 
 use crate::table::{Route, Slot, SRC_ANNOUNCE, SRC_STATIC};
@@ -14,7 +14,9 @@ impl Rib {
     /// The routes `filter` selects (see [`RouteFilter`]).
     pub fn routes(&self, filter: RouteFilter) -> Vec<RouteView> {
         let wanted = |slot: &Slot| {
-            if filter.all {
+            if filter.filtered {
+                slot.routes.as_slice().iter().any(Route::filtered)
+            } else if filter.all {
                 !slot.routes.is_empty()
             } else {
                 slot.best().is_some()
@@ -46,12 +48,18 @@ impl Rib {
                 .as_slice()
                 .iter()
                 .enumerate()
-                .map(|(i, r)| (i == 0 && !r.filtered, r))
-                .filter(|(best, _)| filter.all || *best)
+                .map(|(i, r)| (i == 0 && !r.filtered(), r))
+                .filter(|(best, r)| {
+                    if filter.filtered {
+                        r.filtered()
+                    } else {
+                        filter.all || *best
+                    }
+                })
                 .collect();
             rows.sort_by(|(ba, a), (bb, b)| {
                 bb.cmp(ba)
-                    .then(a.filtered.cmp(&b.filtered))
+                    .then(a.filtered().cmp(&b.filtered()))
                     .then_with(|| self.compare(b, a))
             });
             out.extend(
@@ -103,9 +111,9 @@ impl Rib {
                 .iter()
                 .map(|[g, l1, l2]| format!("({g},{l1},{l2})"))
                 .collect(),
-            filtered: r.filtered,
-            reason: None,
-            roa: None,
+            filtered: r.filtered(),
+            reason: r.reason,
+            roa: r.roa,
         }
     }
 }
