@@ -61,25 +61,33 @@ enum CtlCmd {
 enum ShowWhat {
     /// Tunnels, as `wg show`.
     Interfaces,
-    /// The BGP sessions, like birdc `show protocols`.
-    Bgp,
-    /// The routing table, like birdc `show route`: `show routes [for ADDR] [all]`.
+    /// The BGP sessions, like birdc `show protocols`; with NAME that session in detail
+    /// (birdc `show protocols all NAME`), with its filtered routes per reason.
+    Bgp { name: Option<String> },
+    /// The routing table, like birdc `show route`: `show routes [for ADDR] [all | filtered]`.
     Routes {
         /// `for ADDR`: only the routes of the longest prefix covering ADDR; `all`:
-        /// every route with its attributes, also the ones not chosen or filtered.
-        #[arg(num_args = 0..=3, value_name = "for ADDR | all")]
+        /// every route with its attributes, also the ones not chosen or filtered;
+        /// `filtered`: only the filtered ones, each with its reason.
+        #[arg(num_args = 0..=4, value_name = "for ADDR | all | filtered")]
         words: Vec<String>,
     },
+    /// The ROA sources (`[roa]` files, RTR servers) and the ROA set in use.
+    Roa,
 }
 
-/// `for ADDR` and `all`, in any order.
+/// `for ADDR`, `all` and `filtered`, in any order.
 fn routes_request(words: &[String]) -> Result<Request> {
     let mut for_addr = None;
     let mut all = false;
+    let mut filtered = false;
     let mut it = words.iter();
     while let Some(w) = it.next() {
         match w.as_str() {
             "all" => all = true,
+            // `all` too: a node older than `filtered` ignores it, and the client keeps
+            // the filtered routes of the whole list itself.
+            "filtered" => (all, filtered) = (true, true),
             "for" => {
                 let a = it
                     .next()
@@ -89,10 +97,14 @@ fn routes_request(words: &[String]) -> Result<Request> {
                         .with_context(|| format!("{a:?} is not an IP address"))?,
                 );
             }
-            other => bail!("unexpected {other:?}: expected `for ADDR` or `all`"),
+            other => bail!("unexpected {other:?}: expected `for ADDR`, `all` or `filtered`"),
         }
     }
-    Ok(Request::ShowRoutes { for_addr, all })
+    Ok(Request::ShowRoutes {
+        for_addr,
+        all,
+        filtered,
+    })
 }
 
 /// Resolves the socket path as SPEC.md orders it.
@@ -126,8 +138,15 @@ pub fn request(socket: &Path, req: &Request, mut each: impl FnMut(&Response)) ->
     let mut r = BufReader::new(conn);
     loop {
         // A full table's `show routes --json` is a few hundred MB on one line.
-        let resp: Response = rr_ctl::read_line(&mut r, 1 << 30)?
-            .ok_or_else(|| anyhow::anyhow!("the node closed the connection without an answer"))?;
+        let resp: Response = match rr_ctl::read_line(&mut r, 1 << 30) {
+            Ok(Some(resp)) => resp,
+            Ok(None) => bail!("the node closed the connection without an answer"),
+            Err(rr_ctl::CtlError::Json(e)) => bail!(
+                "the node's answer is not one this client understands (is the node newer \
+                 than the client?): {e}"
+            ),
+            Err(e) => return Err(e.into()),
+        };
         if let Response::Error { message } = &resp {
             bail!("{message}");
         }
@@ -138,6 +157,25 @@ pub fn request(socket: &Path, req: &Request, mut each: impl FnMut(&Response)) ->
     }
 }
 
+/// What an answer from a node older than the request's options still needs: only the
+/// named session, only the filtered routes.
+fn narrow(req: &Request, resp: &Response) -> Result<Response> {
+    let mut resp = resp.clone();
+    match (req, &mut resp) {
+        (Request::ShowBgp { name: Some(name) }, Response::Bgp { sessions, .. }) => {
+            sessions.retain(|s| &s.name == name);
+            if sessions.is_empty() {
+                bail!("no BGP session named \"{name}\"");
+            }
+        }
+        (Request::ShowRoutes { filtered: true, .. }, Response::Routes { routes }) => {
+            routes.retain(|r| r.filtered);
+        }
+        _ => {}
+    }
+    Ok(resp)
+}
+
 pub fn run(args: CtlArgs) -> Result<ExitCode> {
     let socket = socket_path(args.socket, args.config.as_deref())?;
     let req = match args.cmd {
@@ -145,11 +183,14 @@ pub fn run(args: CtlArgs) -> Result<ExitCode> {
             what: ShowWhat::Interfaces,
         } => Request::ShowInterfaces,
         CtlCmd::Show {
-            what: ShowWhat::Bgp,
-        } => Request::ShowBgp,
+            what: ShowWhat::Bgp { name },
+        } => Request::ShowBgp { name },
         CtlCmd::Show {
             what: ShowWhat::Routes { words },
         } => routes_request(&words)?,
+        CtlCmd::Show {
+            what: ShowWhat::Roa,
+        } => Request::ShowRoa,
         CtlCmd::RouteLookup { addr } => Request::RouteLookup { addr },
         CtlCmd::Ping {
             addr,
@@ -173,9 +214,21 @@ pub fn run(args: CtlArgs) -> Result<ExitCode> {
     let json = args.json;
     let mut ok = true;
     let mut out = std::io::stdout().lock();
+    let detail = matches!(req, Request::ShowBgp { name: Some(_) });
+    let mut failure = None;
     request(&socket, &req, |resp| {
+        let resp = match narrow(&req, resp) {
+            Ok(r) => r,
+            Err(e) => {
+                failure = Some(e);
+                return;
+            }
+        };
+        let resp = &resp;
         if json {
             let _ = writeln!(out, "{}", serde_json::to_string(resp).unwrap_or_default());
+        } else if detail {
+            let _ = write!(out, "{}", render_bgp_detail(resp));
         } else {
             let _ = write!(out, "{}", render(resp));
         }
@@ -186,6 +239,9 @@ pub fn run(args: CtlArgs) -> Result<ExitCode> {
             _ => {}
         }
     })?;
+    if let Some(e) = failure {
+        return Err(e);
+    }
     Ok(if ok {
         ExitCode::SUCCESS
     } else {
@@ -245,6 +301,69 @@ fn since(secs: u64) -> String {
     } else {
         format!("{s}s")
     }
+}
+
+/// `3 (roa-invalid 2, not-dn42 1)`: the filtered routes of a session, the reasons
+/// by count (a node older than the per-reason counts gives only the total).
+fn filtered_summary(x: &rr_ctl::BgpSessionStatus) -> String {
+    let mut reasons: Vec<(&String, &u64)> = x.filtered_by.iter().filter(|(_, n)| **n > 0).collect();
+    reasons.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    if reasons.is_empty() {
+        return x.filtered.to_string();
+    }
+    let parts: Vec<String> = reasons.iter().map(|(r, n)| format!("{r} {n}")).collect();
+    format!("{} ({})", x.filtered, parts.join(", "))
+}
+
+/// `show bgp NAME`: one session, birdc `show protocols all` style.
+pub fn render_bgp_detail(resp: &Response) -> String {
+    use std::fmt::Write as _;
+    let Response::Bgp { sessions, .. } = resp else {
+        return render(resp);
+    };
+    let mut s = String::new();
+    for x in sessions {
+        let _ = writeln!(s, "session {}", x.name);
+        let via = match &x.interface {
+            Some(i) => format!(" ({} over {i})", x.transport),
+            None => format!(" ({})", x.transport),
+        };
+        let _ = writeln!(s, "  neighbor:      {}{via}", x.neighbor);
+        let _ = writeln!(s, "  remote AS:     {}", x.remote_asn);
+        let _ = writeln!(
+            s,
+            "  state:         {} for {}",
+            x.state,
+            since(x.since_secs)
+        );
+        if let Some(id) = &x.remote_router_id {
+            let _ = writeln!(s, "  router id:     {id}");
+        }
+        if !x.families.is_empty() {
+            let enh = if x.extended_next_hop {
+                " (extended next hop)"
+            } else {
+                ""
+            };
+            let _ = writeln!(s, "  families:      {}{enh}", x.families.join(", "));
+        }
+        if let (Some(h), Some(k)) = (x.hold_time, x.keepalive) {
+            let _ = writeln!(s, "  hold time:     {h} s, keepalive {k} s");
+        }
+        if let Some(e) = &x.last_error {
+            let _ = writeln!(s, "  last error:    {e}");
+        }
+        let _ = writeln!(
+            s,
+            "  routes:        {} imported ({} IPv4, {} IPv6), {} filtered, {} exported",
+            x.imported, x.imported_v4, x.imported_v6, x.filtered, x.exported
+        );
+        let _ = writeln!(s, "  filtered:      {}", filtered_summary(x));
+        if let Some(l) = x.import_limit {
+            let _ = writeln!(s, "  import limit:  {l} per family");
+        }
+    }
+    s
 }
 
 /// Text rendering of one answer line.
@@ -330,8 +449,8 @@ pub fn render(resp: &Response) -> String {
                 .max(6);
             let _ = writeln!(
                 s,
-                "{:<w$}    {:<16} {:<16} {:<26} as path",
-                "prefix", "interface", "source", "gateway"
+                "{:<w$}    {:<16} {:<16} {:<26} {:<8} as path",
+                "prefix", "interface", "source", "gateway", "roa"
             );
             for r in routes {
                 let source = match &r.peer {
@@ -356,7 +475,7 @@ pub fn render(resp: &Response) -> String {
                 });
                 let _ = writeln!(
                     s,
-                    "{:<w$} {mark}  {:<16} {:<16} {:<26} {path}",
+                    "{:<w$} {mark}  {:<16} {:<16} {:<26} {:<8} {path}",
                     r.prefix,
                     if r.interface.is_empty() {
                         "-"
@@ -365,7 +484,12 @@ pub fn render(resp: &Response) -> String {
                     },
                     source,
                     r.gateway.as_deref().unwrap_or("-"),
+                    r.roa.as_deref().unwrap_or("-"),
                 );
+                if r.filtered {
+                    let why = r.reason.as_deref().unwrap_or("reason not given");
+                    let _ = writeln!(s, "{:<w$}    filtered: {why}", "");
+                }
                 if let Some(m) = r.med {
                     let _ = writeln!(s, "{:<w$}    med {m}", "");
                 }
@@ -430,8 +554,74 @@ pub fn render(resp: &Response) -> String {
                     routes,
                     info.join(", ")
                 );
+                if x.filtered > 0 {
+                    let _ = writeln!(s, "{:<wn$}  filtered: {}", "", filtered_summary(x));
+                }
             }
             let _ = writeln!(s, "forwarding table: {fib_v4} IPv4, {fib_v6} IPv6 routes");
+        }
+        Response::Roa {
+            configured,
+            sources,
+            total_v4,
+            total_v6,
+            pending,
+            reject_invalid,
+            reject_unknown,
+        } => {
+            if !configured {
+                s.push_str(
+                    "no [roa] in the config: every route's ROA state is unknown, none is \
+                     rejected for it\n",
+                );
+                return s;
+            }
+            let names: Vec<String> = sources
+                .iter()
+                .map(|x| format!("{} {}", x.kind, x.name))
+                .collect();
+            let wn = names.iter().map(String::len).max().unwrap_or(6).max(6);
+            let _ = writeln!(
+                s,
+                "{:<wn$}  {:<10}  {:>6}  {:>6}  {:>10}  {:>7}  {:<10}  info",
+                "source", "state", "ipv4", "ipv6", "serial", "session", "updated"
+            );
+            for (x, name) in sources.iter().zip(&names) {
+                let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+                let mut info = Vec::new();
+                if let Some(v) = x.version {
+                    info.push(format!("RTR version {v}"));
+                }
+                if x.bad_lines > 0 {
+                    info.push(format!("{} bad lines", x.bad_lines));
+                }
+                if let Some(e) = &x.last_error {
+                    info.push(format!("last error: {e}"));
+                }
+                let _ = writeln!(
+                    s,
+                    "{name:<wn$}  {:<10}  {:>6}  {:>6}  {:>10}  {:>7}  {:<10}  {}",
+                    x.state,
+                    x.v4,
+                    x.v6,
+                    opt(x.serial.map(|n| n.to_string())),
+                    opt(x.session_id.map(|n| n.to_string())),
+                    opt(x.updated_secs.map(|t| format!("{} ago", since(t)))),
+                    info.join(", ")
+                );
+            }
+            let word = |reject: bool| if reject { "rejected" } else { "accepted" };
+            let _ = writeln!(
+                s,
+                "in use: {total_v4} IPv4 + {total_v6} IPv6 ROAs{}; invalid routes {}, unknown routes {}",
+                if *pending {
+                    " (a change is about to be applied)"
+                } else {
+                    ""
+                },
+                word(*reject_invalid),
+                word(*reject_unknown)
+            );
         }
         Response::Lookup { addr, route, local } => {
             if *local {
@@ -513,4 +703,177 @@ pub fn render(resp: &Response) -> String {
         }
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rr_ctl::{BgpSessionStatus, RoaSourceStatus, RouteEntry};
+
+    #[test]
+    fn routes_words() {
+        let w = |s: &str| s.split(' ').map(str::to_string).collect::<Vec<_>>();
+        assert_eq!(
+            routes_request(&w("filtered")).unwrap(),
+            Request::ShowRoutes {
+                for_addr: None,
+                all: true,
+                filtered: true
+            }
+        );
+        assert!(routes_request(&w("bogus")).is_err());
+    }
+
+    #[test]
+    fn filtered_routes_and_reasons_render() {
+        let r = Response::Routes {
+            routes: vec![RouteEntry {
+                prefix: "172.20.17.0/24".into(),
+                interface: "t0".into(),
+                source: "bgp".into(),
+                peer: Some("feed".into()),
+                filtered: true,
+                reason: Some("roa-invalid".into()),
+                roa: Some("invalid".into()),
+                as_path: Some("4242420099 4242420100".into()),
+                origin: Some("IGP".into()),
+                ..RouteEntry::default()
+            }],
+        };
+        let text = render(&r);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[0].contains(" roa ") && lines[0].ends_with("as path"),
+            "{text}"
+        );
+        assert!(
+            lines[1].starts_with("172.20.17.0/24 !")
+                && lines[1].contains(" invalid  [4242420099 4242420100i]"),
+            "{text}"
+        );
+        assert_eq!(lines[2].trim(), "filtered: roa-invalid");
+        // An older node's answer sent every route: only the filtered ones are kept.
+        let req = Request::ShowRoutes {
+            for_addr: None,
+            all: true,
+            filtered: true,
+        };
+        let mut both = r.clone();
+        if let Response::Routes { routes } = &mut both {
+            let mut ok = routes[0].clone();
+            ok.filtered = false;
+            routes.push(ok);
+        }
+        assert_eq!(narrow(&req, &both).unwrap(), r);
+    }
+
+    #[test]
+    fn filtered_counts_per_reason_render() {
+        let mut x = BgpSessionStatus {
+            name: "feed".into(),
+            state: "Established".into(),
+            filtered: 3,
+            ..BgpSessionStatus::default()
+        };
+        for (r, n) in [("not-dn42", 1), ("roa-invalid", 2), ("policy", 0)] {
+            x.filtered_by.insert(r.into(), n);
+        }
+        assert_eq!(filtered_summary(&x), "3 (roa-invalid 2, not-dn42 1)");
+        let resp = Response::Bgp {
+            sessions: vec![x],
+            fib_v4: 1,
+            fib_v6: 0,
+        };
+        assert!(render(&resp).contains("  filtered: 3 (roa-invalid 2, not-dn42 1)\n"));
+        let detail = render_bgp_detail(&resp);
+        assert!(detail.starts_with("session feed\n"), "{detail}");
+        assert!(detail.contains("  filtered:      3 (roa-invalid 2, not-dn42 1)\n"));
+        let req = Request::ShowBgp {
+            name: Some("other".into()),
+        };
+        assert!(narrow(&req, &resp).is_err());
+    }
+
+    #[test]
+    fn roa_sources_render() {
+        let resp = Response::Roa {
+            configured: true,
+            sources: vec![
+                RoaSourceStatus {
+                    kind: "file".into(),
+                    name: "/etc/rr/roa_dn42.conf".into(),
+                    state: "kept".into(),
+                    v4: 2088,
+                    updated_secs: Some(65),
+                    bad_lines: 3,
+                    last_error: Some("the file is empty (being written?)".into()),
+                    ..RoaSourceStatus::default()
+                },
+                RoaSourceStatus {
+                    kind: "rtr".into(),
+                    name: "127.0.0.1:8282".into(),
+                    state: "synced".into(),
+                    v4: 1759,
+                    v6: 1553,
+                    serial: Some(7),
+                    session_id: Some(4711),
+                    version: Some(1),
+                    updated_secs: Some(2),
+                    ..RoaSourceStatus::default()
+                },
+            ],
+            total_v4: 3000,
+            total_v6: 1553,
+            pending: false,
+            reject_invalid: true,
+            reject_unknown: false,
+        };
+        let text = render(&resp);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0].split_whitespace().collect::<Vec<_>>(),
+            ["source", "state", "ipv4", "ipv6", "serial", "session", "updated", "info"]
+        );
+        assert!(
+            lines[1].starts_with("file /etc/rr/roa_dn42.conf  kept"),
+            "{text}"
+        );
+        assert!(
+            lines[1].ends_with(
+                "1m 5s ago   3 bad lines, last error: the file is empty (being written?)"
+            ),
+            "{text}"
+        );
+        assert_eq!(
+            lines[2].split_whitespace().collect::<Vec<_>>(),
+            [
+                "rtr",
+                "127.0.0.1:8282",
+                "synced",
+                "1759",
+                "1553",
+                "7",
+                "4711",
+                "2s",
+                "ago",
+                "RTR",
+                "version",
+                "1"
+            ]
+        );
+        assert_eq!(
+            lines[3],
+            "in use: 3000 IPv4 + 1553 IPv6 ROAs; invalid routes rejected, unknown routes accepted"
+        );
+        let none = Response::Roa {
+            configured: false,
+            sources: Vec::new(),
+            total_v4: 0,
+            total_v6: 0,
+            pending: false,
+            reject_invalid: false,
+            reject_unknown: false,
+        };
+        assert!(render(&none).starts_with("no [roa] in the config"));
+    }
 }

@@ -207,7 +207,7 @@ connect_retry = 1
     check(
         1,
         "B: show bgp (both sessions Established)",
-        Request::ShowBgp,
+        Request::ShowBgp { name: None },
         &|l: &[Response]| {
             l.iter().any(|r| {
                 matches!(r, Response::Bgp { sessions, .. }
@@ -224,6 +224,7 @@ connect_retry = 1
         Request::ShowRoutes {
             for_addr: Some(nodes[2].v4.parse()?),
             all: false,
+            filtered: false,
         },
         &|l: &[Response]| {
             l.iter().any(|r| {
@@ -240,6 +241,7 @@ connect_retry = 1
         Request::ShowRoutes {
             for_addr: Some(nodes[2].v6.parse()?),
             all: false,
+            filtered: false,
         },
         &|l: &[Response]| {
             l.iter().any(|r| {

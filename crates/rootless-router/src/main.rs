@@ -95,16 +95,29 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
         }
         Cmd::Check { config } => match Config::load(&config) {
             Ok(c) => {
-                // Gateways are mentioned only when there are some.
-                let mut gateways = String::new();
+                // Gateways, policies and ROA sources are mentioned only when there are some.
+                let mut extra = String::new();
                 for (n, word) in [(c.forwards.len(), "forward"), (c.exposes.len(), "expose")] {
                     if n > 0 {
-                        gateways
-                            .push_str(&format!(", {n} {word}{}", if n == 1 { "" } else { "s" }));
+                        extra.push_str(&format!(", {n} {word}{}", if n == 1 { "" } else { "s" }));
                     }
                 }
+                // Likewise policies and the ROA sources.
+                let n = c.policies.len();
+                if n > 0 {
+                    let word = if n == 1 { "policy" } else { "policies" };
+                    extra.push_str(&format!(", {n} {word}"));
+                }
+                if let Some(r) = &c.roa {
+                    let (f, t) = (r.files.len(), r.rtr.len());
+                    extra.push_str(&format!(
+                        ", roa from {f} file{} and {t} rtr server{}",
+                        if f == 1 { "" } else { "s" },
+                        if t == 1 { "" } else { "s" }
+                    ));
+                }
                 println!(
-                    "{}: ok ({} interfaces, {} routes, {} bgp sessions{gateways})",
+                    "{}: ok ({} interfaces, {} routes, {} bgp sessions{extra})",
                     config.display(),
                     c.interfaces.len(),
                     c.routes.len(),

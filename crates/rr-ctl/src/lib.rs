@@ -22,17 +22,29 @@ use std::net::IpAddr;
 pub enum Request {
     /// The tunnels, as `wg show` shows them.
     ShowInterfaces,
-    /// The BGP sessions, like birdc `show protocols`.
-    ShowBgp,
+    /// The BGP sessions, like birdc `show protocols`; with `name` only that one (an
+    /// error when there is none of that name).
+    ShowBgp {
+        /// Absent from the line when `None`: `{"cmd":"show-bgp"}` as before.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+    },
     /// The routing table: best routes (like birdc `show route`), or with `all` every
-    /// route, also the ones not chosen and the ones the import policy refused. `for_addr`
-    /// narrows it to the routes of the longest matching prefix.
+    /// route, also the ones not chosen and the ones the import checks refused. `for_addr`
+    /// narrows it to the routes of the longest matching prefix; `filtered` to the routes
+    /// refused (birdc `show route filtered`), each with its reason.
     ShowRoutes {
         #[serde(default, rename = "for", skip_serializing_if = "Option::is_none")]
         for_addr: Option<IpAddr>,
         #[serde(default)]
         all: bool,
+        /// Absent from the line when false. A node older than this field ignores it;
+        /// clients send `all` with it and keep only `filtered` entries themselves.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        filtered: bool,
     },
+    /// The ROA sources (`[roa]` files and RTR servers) and the set in use.
+    ShowRoa,
     /// Which route and tunnel a destination takes.
     RouteLookup { addr: IpAddr },
     /// ICMP echo from the node's own stack.
@@ -94,9 +106,18 @@ pub struct RouteEntry {
     /// The chosen route for its prefix (the one in the forwarding table / exported).
     #[serde(default)]
     pub best: bool,
-    /// Refused by the session's import policy (only listed with `all`).
+    /// Refused by the import checks or the session's import policy (only listed with
+    /// `all` or `filtered`).
     #[serde(default)]
     pub filtered: bool,
+    /// Why, when `filtered`: `import-none`, `as-loop`, `empty-as-path`, `bad-next-hop`,
+    /// `own-prefix`, `not-dn42`, `roa-invalid`, `roa-unknown`, `policy`, `import-limit`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// RFC 6811 origin validation state of a BGP route: `valid`, `invalid` or `unknown`
+    /// (no ROA covers it). Absent for static, connected and announced routes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roa: Option<String>,
     /// BGP AS path, BIRD style (`4242420002 4242420003`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub as_path: Option<String>,
@@ -141,11 +162,48 @@ pub struct BgpSessionStatus {
     pub imported: u64,
     pub imported_v4: u64,
     pub imported_v6: u64,
-    /// Routes refused by the import policy, loop detection or the import limit.
+    /// Routes refused by the import checks, the import policy or the import limit.
     pub filtered: u64,
+    /// `filtered` per reason (the words of [`RouteEntry::reason`]), every reason
+    /// present, 0 when none. Empty from a node older than this field.
+    #[serde(default)]
+    pub filtered_by: std::collections::BTreeMap<String, u64>,
     /// Routes currently advertised to this session.
     pub exported: u64,
     pub import_limit: Option<u32>,
+}
+
+/// One ROA source of `[roa]`, as `show roa` tells it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoaSourceStatus {
+    /// `file` or `rtr`.
+    pub kind: String,
+    /// The file's path, or the RTR server as written (`127.0.0.1:8282`).
+    pub name: String,
+    /// A file: `loaded`; `kept` (the last read failed or found the file empty, the
+    /// ROAs read before are still used); `failed` (nothing could be read yet).
+    /// An RTR server: `connecting`; `syncing` (connected, waiting for its data);
+    /// `synced`; `down` (not connected, its data is kept until it expires).
+    pub state: String,
+    /// ROAs from this source, per family.
+    pub v4: u64,
+    pub v6: u64,
+    /// RTR: the cache's serial and session ID of the data held.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<u16>,
+    /// RTR: the protocol version in use (1 = RFC 8210, 0 = RFC 6810).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u8>,
+    /// Seconds since this source's data last changed or was confirmed (a file read, an
+    /// RTR End of Data); `None`: never.
+    pub updated_secs: Option<u64>,
+    /// A file: lines (or JSON entries) of the last read that were not ROAs.
+    #[serde(default)]
+    pub bad_lines: u64,
+    /// The last problem (read error, connection error, cache error), if any.
+    pub last_error: Option<String>,
 }
 
 /// Node-wide counters.
@@ -177,9 +235,25 @@ pub enum Response {
         fib_v4: u64,
         fib_v6: u64,
     },
+    /// The answer to [`Request::ShowRoa`].
+    Roa {
+        /// False when the config has no `[roa]`: no sources, every route `unknown`,
+        /// none rejected for its ROA state.
+        configured: bool,
+        sources: Vec<RoaSourceStatus>,
+        /// The ROAs in use: the union of every source, per family.
+        total_v4: u64,
+        total_v6: u64,
+        /// A change of the sources is waiting to be applied (changes are coalesced).
+        pending: bool,
+        /// `[roa] invalid = "reject"` / `unknown = "reject"`.
+        reject_invalid: bool,
+        reject_unknown: bool,
+    },
     Lookup {
         addr: String,
-        route: Option<RouteEntry>,
+        /// Boxed: the enum stays small (the JSON is the same).
+        route: Option<Box<RouteEntry>>,
         /// True when the address is the node's own.
         local: bool,
     },
@@ -233,6 +307,42 @@ pub enum CtlError {
     #[error("the node closed the connection without an answer")]
     Closed,
 }
+
+/// Why a request line is refused ([`decode_request`]).
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    /// A well-formed request this node does not know, such as a newer client's.
+    #[error("unknown request \"{cmd}\" (is this node older than the client? restart it with the same version)")]
+    Unknown { cmd: String },
+    /// Not a request at all, or a known one with bad arguments.
+    #[error("bad request: {0}")]
+    Malformed(#[from] serde_json::Error),
+}
+
+/// Decodes one request line, telling an unknown command apart from a malformed line.
+pub fn decode_request(line: &[u8]) -> Result<Request, RequestError> {
+    serde_json::from_slice(line).map_err(|e| {
+        let cmd = serde_json::from_slice::<serde_json::Value>(line)
+            .ok()
+            .and_then(|v| v.get("cmd").and_then(|c| c.as_str()).map(str::to_string));
+        match cmd {
+            Some(cmd) if !KNOWN_REQUESTS.contains(&cmd.as_str()) => RequestError::Unknown { cmd },
+            _ => RequestError::Malformed(e),
+        }
+    })
+}
+
+/// The `cmd` words of [`Request`].
+const KNOWN_REQUESTS: [&str; 8] = [
+    "show-interfaces",
+    "show-bgp",
+    "show-routes",
+    "show-roa",
+    "route-lookup",
+    "ping",
+    "traceroute",
+    "exec",
+];
 
 /// Writes one message as a line.
 pub fn write_line<T: Serialize>(w: &mut impl Write, msg: &T) -> Result<(), CtlError> {
@@ -289,15 +399,21 @@ mod tests {
     fn requests_round_trip_as_lines() {
         let reqs = [
             Request::ShowInterfaces,
-            Request::ShowBgp,
+            Request::ShowBgp { name: None },
+            Request::ShowBgp {
+                name: Some("peer_a".into()),
+            },
             Request::ShowRoutes {
                 for_addr: Some("172.20.0.1".parse().unwrap()),
                 all: true,
+                filtered: false,
             },
             Request::ShowRoutes {
                 for_addr: None,
-                all: false,
+                all: true,
+                filtered: true,
             },
+            Request::ShowRoa,
             Request::RouteLookup {
                 addr: "fd00::1".parse().unwrap(),
             },
@@ -327,8 +443,189 @@ mod tests {
             got,
             Request::ShowRoutes {
                 for_addr: None,
-                all: false
+                all: false,
+                filtered: false,
             }
+        );
+    }
+
+    /// Lines an older node understands stay exactly what they were; the new fields
+    /// appear only when used.
+    #[test]
+    fn old_request_lines_are_unchanged() {
+        let line = |r: &Request| serde_json::to_string(r).unwrap();
+        assert_eq!(
+            line(&Request::ShowBgp { name: None }),
+            r#"{"cmd":"show-bgp"}"#
+        );
+        assert_eq!(
+            line(&Request::ShowRoutes {
+                for_addr: None,
+                all: true,
+                filtered: false
+            }),
+            r#"{"cmd":"show-routes","all":true}"#
+        );
+        assert_eq!(
+            line(&Request::ShowRoutes {
+                for_addr: None,
+                all: true,
+                filtered: true
+            }),
+            r#"{"cmd":"show-routes","all":true,"filtered":true}"#
+        );
+        assert_eq!(line(&Request::ShowRoa), r#"{"cmd":"show-roa"}"#);
+        assert_eq!(
+            decode_request(br#"{"cmd":"show-bgp"}"#).unwrap(),
+            Request::ShowBgp { name: None }
+        );
+    }
+
+    #[test]
+    fn unknown_requests_are_named_and_malformed_ones_are_not() {
+        let e = decode_request(br#"{"cmd":"show-babel","x":1}"#).unwrap_err();
+        assert!(matches!(&e, RequestError::Unknown { cmd } if cmd == "show-babel"));
+        assert!(
+            e.to_string().contains("unknown request \"show-babel\""),
+            "{e}"
+        );
+        // A known command with a bad argument is malformed, not unknown.
+        let e = decode_request(br#"{"cmd":"route-lookup","addr":"nope"}"#).unwrap_err();
+        assert!(matches!(e, RequestError::Malformed(_)), "{e}");
+        assert!(matches!(
+            decode_request(b"not json"),
+            Err(RequestError::Malformed(_))
+        ));
+    }
+
+    /// Every request's `cmd` word is in the list `decode_request` checks.
+    #[test]
+    fn known_requests_list_every_command() {
+        let reqs = [
+            Request::ShowInterfaces,
+            Request::ShowBgp { name: None },
+            Request::ShowRoutes {
+                for_addr: None,
+                all: false,
+                filtered: false,
+            },
+            Request::ShowRoa,
+            Request::RouteLookup {
+                addr: "fd00::1".parse().unwrap(),
+            },
+            Request::Ping {
+                addr: "fd00::1".parse().unwrap(),
+                count: 1,
+                interface: None,
+            },
+            Request::Traceroute {
+                addr: "fd00::1".parse().unwrap(),
+                max_hops: 1,
+                interface: None,
+            },
+            Request::Exec {
+                op: exec::ExecRequest::Hello,
+            },
+        ];
+        let mut cmds: Vec<String> = reqs
+            .iter()
+            .map(|r| {
+                serde_json::to_value(r).unwrap()["cmd"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        cmds.sort();
+        let mut known: Vec<String> = KNOWN_REQUESTS.iter().map(|s| s.to_string()).collect();
+        known.sort();
+        assert_eq!(cmds, known);
+    }
+
+    #[test]
+    fn new_answers_round_trip_and_old_answers_still_parse() {
+        let mut filtered_by = std::collections::BTreeMap::new();
+        filtered_by.insert("roa-invalid".to_string(), 2);
+        filtered_by.insert("not-dn42".to_string(), 1);
+        let answers = [
+            Response::Roa {
+                configured: true,
+                sources: vec![
+                    RoaSourceStatus {
+                        kind: "file".into(),
+                        name: "/etc/rr/roa_dn42.conf".into(),
+                        state: "loaded".into(),
+                        v4: 2088,
+                        v6: 0,
+                        updated_secs: Some(3),
+                        bad_lines: 3,
+                        ..RoaSourceStatus::default()
+                    },
+                    RoaSourceStatus {
+                        kind: "rtr".into(),
+                        name: "127.0.0.1:8282".into(),
+                        state: "synced".into(),
+                        v4: 1759,
+                        v6: 1553,
+                        serial: Some(7),
+                        session_id: Some(4711),
+                        version: Some(1),
+                        updated_secs: Some(0),
+                        last_error: Some("connection refused".into()),
+                        ..RoaSourceStatus::default()
+                    },
+                ],
+                total_v4: 3000,
+                total_v6: 1553,
+                pending: false,
+                reject_invalid: true,
+                reject_unknown: true,
+            },
+            Response::Routes {
+                routes: vec![RouteEntry {
+                    prefix: "172.20.9.0/24".into(),
+                    source: "bgp".into(),
+                    peer: Some("a".into()),
+                    filtered: true,
+                    reason: Some("roa-invalid".into()),
+                    roa: Some("invalid".into()),
+                    ..RouteEntry::default()
+                }],
+            },
+            Response::Bgp {
+                sessions: vec![BgpSessionStatus {
+                    name: "a".into(),
+                    filtered: 3,
+                    filtered_by,
+                    ..BgpSessionStatus::default()
+                }],
+                fib_v4: 1,
+                fib_v6: 2,
+            },
+        ];
+        let mut buf = Vec::new();
+        for a in &answers {
+            write_line(&mut buf, a).unwrap();
+        }
+        let mut rd = std::io::BufReader::new(&buf[..]);
+        for a in &answers {
+            let got: Response = read_line(&mut rd, 1 << 20).unwrap().unwrap();
+            assert_eq!(&got, a);
+        }
+        // What a node of issue 4 sent: no reason, roa or filtered_by.
+        let old = br#"{"kind":"routes","routes":[{"prefix":"172.20.1.0/24","interface":"peer-a","gateway":null,"source":"bgp","peer":"a","best":true,"filtered":false}]}"#;
+        let got: Response = serde_json::from_slice(old).unwrap();
+        let Response::Routes { routes } = got else {
+            panic!("not routes")
+        };
+        assert_eq!(
+            (routes[0].reason.as_ref(), routes[0].roa.as_ref()),
+            (None, None)
+        );
+        let old = br#"{"kind":"bgp","sessions":[{"name":"a","neighbor":"x","interface":null,"transport":"host","remote_asn":1,"state":"Idle","since_secs":1,"last_error":null,"remote_router_id":null,"families":[],"extended_next_hop":false,"hold_time":null,"keepalive":null,"imported":0,"imported_v4":0,"imported_v6":0,"filtered":0,"exported":0,"import_limit":null}],"fib_v4":0,"fib_v6":0}"#;
+        let got: Response = serde_json::from_slice(old).unwrap();
+        assert!(
+            matches!(got, Response::Bgp { sessions, .. } if sessions[0].filtered_by.is_empty())
         );
     }
 

@@ -10,17 +10,25 @@
 //! batches to the FIB writer thread, which publishes them while the route table goes on
 //! with the next UPDATEs; its exports go back to the sessions.
 //!
+//! It also runs the `[roa]` sources ([`crate::roa_io::RoaFeed`]) and hands their ROA
+//! set to the route table when it changes: received routes are validated again there,
+//! and the FIB and the exports follow without any session being touched.
+//!
 //! What it is not: protocol logic. Message parsing, the FSM, timers, the decision
 //! process and policies live in `rr-bgp` and `rr-rib`; nothing here decides a route.
 
 use crate::control::ControlMsg;
+use crate::roa_io::{RoaFeed, RtrMsg};
 use crate::shared::{RouteSource, Shared};
 use ipnet::IpNet;
 use rr_bgp::packet::Family as BgpFamily;
 use rr_bgp::session::{Action, ConnId, Direction, Event, Peer, SessionConfig, State};
 use rr_config::{BgpConfig, Config, Family, Transport};
 use rr_fib::{IfIndex, NextHop};
-use rr_rib::{PeerConfig, PeerId, PeerUp, Rib, RibConfig, RouteFilter, RouteView};
+use rr_rib::{
+    FilterReason, PeerConfig, PeerId, PeerUp, Rib, RibConfig, RoaRules, RouteFilter, RouteView,
+    Validity,
+};
 use rr_stack::{Stack, StackError, TcpHandle, TcpState};
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -57,6 +65,8 @@ pub(crate) enum HostMsg {
     Data(ConnId, Vec<u8>),
     /// The host connection ended (EOF or error).
     Closed(ConnId),
+    /// Something from an RTR connection of `[roa] rtr`.
+    Rtr(RtrMsg),
 }
 
 enum Io {
@@ -132,6 +142,10 @@ pub(crate) struct Bgp {
     /// Earliest time of the next hand-over to the FIB writer.
     next_publish: Instant,
     buf: Vec<u8>,
+    /// The `[roa]` sources, when configured.
+    roa: Option<RoaFeed>,
+    /// What ROA validation rejects (`[roa] invalid`, `unknown`), for `show roa`.
+    roa_rules: Option<RoaRules>,
 }
 
 fn bgp_family(f: Family) -> BgpFamily {
@@ -181,22 +195,39 @@ impl Bgp {
     ) -> Result<Bgp, crate::shared::NodeError> {
         let asn = config.router.asn.unwrap_or(0);
         let router_id = config.router.router_id.unwrap_or(Ipv4Addr::UNSPECIFIED);
+        let announce_communities = [config.router.region, config.router.country]
+            .into_iter()
+            .flatten()
+            .map(rr_policy::dn42::community)
+            .collect();
+        let roa_rules = config.roa.as_ref().map(|r| RoaRules {
+            reject_invalid: r.reject_invalid,
+            reject_unknown: r.reject_unknown,
+        });
         let mut rib = Rib::new(RibConfig {
             local_asn: asn,
             router_id,
             announce: config.router.announce.clone(),
-            announce_communities: Vec::new(),
-            roa: None,
+            announce_communities,
+            roa: roa_rules,
         });
         let statics: Vec<(IpNet, NextHop)> = shared.fib.routes();
         rib.set_static(statics);
         let mut peers = Vec::new();
         for (n, b) in config.bgp.iter().enumerate() {
-            let iface = b
+            let tunnel = b
                 .interface
                 .as_deref()
-                .and_then(|name| config.interface(name))
-                .map(|(i, _)| i as IfIndex);
+                .and_then(|name| config.interface(name));
+            let iface = tunnel.map(|(i, _)| i as IfIndex);
+            let link = tunnel
+                .map(|(_, t)| t.link)
+                .filter(|l| *l != rr_policy::dn42::Link::default());
+            let named = |names: &[Option<String>; 2]| {
+                names
+                    .clone()
+                    .map(|n| n.and_then(|n| config.policy(&n).cloned()))
+            };
             let session = SessionConfig {
                 local_asn: asn,
                 router_id,
@@ -218,9 +249,9 @@ impl Bgp {
                     export: policy(b.export),
                     import_limit: b.import_limit,
                     limit_action: limit_action(b.import_limit_action),
-                    import_policy: [None, None],
-                    export_policy: [None, None],
-                    link: None,
+                    import_policy: named(&b.import_policy),
+                    export_policy: named(&b.export_policy),
+                    link,
                 },
             );
             peers.push(PeerSlot {
@@ -260,7 +291,13 @@ impl Bgp {
             }
         }
         let fib_tx = spawn_fib_writer(&shared)?;
-        Ok(Bgp {
+        let roa = config.roa.as_ref().map(|cfg| {
+            let s = shared.clone();
+            let notify: crate::roa_io::Notify =
+                Arc::new(move |m| s.control.send(ControlMsg::Host(HostMsg::Rtr(m))).is_ok());
+            RoaFeed::new(cfg, notify, now)
+        });
+        let mut bgp = Bgp {
             fib_tx,
             shared,
             rib,
@@ -271,7 +308,33 @@ impl Bgp {
             fib_pending: Vec::new(),
             next_publish: now,
             buf: vec![0u8; READ_CHUNK],
-        })
+            roa,
+            roa_rules,
+        };
+        // The files' ROAs are in place before any route arrives.
+        bgp.apply_roas(now);
+        Ok(bgp)
+    }
+
+    /// Hands the `[roa]` sources' set to the route table when it changed (at most every
+    /// [`crate::roa_io::PUBLISH_EVERY`]); the table validates its routes again.
+    fn apply_roas(&mut self, now: Instant) {
+        let Some(set) = self.roa.as_mut().and_then(|f| f.poll_publish(now)) else {
+            return;
+        };
+        let roas = set.len();
+        let started = Instant::now();
+        let c = self.rib.set_roas(set);
+        tracing::info!(
+            roas,
+            added = c.roas_added,
+            removed = c.roas_removed,
+            routes_checked = c.routes_checked,
+            validity_changed = c.validity_changed,
+            verdict_changed = c.verdict_changed,
+            took = ?started.elapsed(),
+            "ROA set applied"
+        );
     }
 
     /// The earliest time `drive` must run again.
@@ -285,6 +348,9 @@ impl Bgp {
             let due = self.next_publish;
             t = Some(t.map_or(due, |x| x.min(due)));
         }
+        if let Some(due) = self.roa.as_ref().and_then(RoaFeed::poll_timeout) {
+            t = Some(t.map_or(due, |x| x.min(due)));
+        }
         t
     }
 
@@ -296,6 +362,10 @@ impl Bgp {
         for p in &mut self.peers {
             p.peer.handle_timeout(now);
         }
+        if let Some(f) = &mut self.roa {
+            f.drive(now);
+        }
+        self.apply_roas(now);
         self.process(now, stack);
     }
 
@@ -348,6 +418,12 @@ impl Bgp {
                     }
                     self.peers[c.peer].peer.connection_closed(now, id);
                 }
+            }
+            HostMsg::Rtr(m) => {
+                if let Some(f) = &mut self.roa {
+                    f.rtr_msg(now, m);
+                }
+                self.apply_roas(now);
             }
         }
         self.process(now, stack);
@@ -712,12 +788,20 @@ impl Bgp {
         }
     }
 
-    /// `ctl show bgp`.
-    pub fn status(&self, now: Instant) -> rr_ctl::Response {
+    /// `ctl show bgp [NAME]`.
+    pub fn status(&self, now: Instant, name: Option<&str>) -> rr_ctl::Response {
+        if let Some(name) = name {
+            if !self.peers.iter().any(|p| p.cfg.name == name) {
+                return rr_ctl::Response::Error {
+                    message: format!("no BGP session named \"{name}\""),
+                };
+            }
+        }
         let sessions = self
             .peers
             .iter()
             .enumerate()
+            .filter(|(_, p)| name.is_none_or(|name| p.cfg.name == name))
             .map(|(n, p)| {
                 let st = self.rib.stats(n as PeerId);
                 let neighbor = match (&p.cfg.transport, &p.cfg.interface) {
@@ -758,6 +842,13 @@ impl Bgp {
                     imported_v4: st.imported_v4,
                     imported_v6: st.imported_v6,
                     filtered: st.filtered,
+                    filtered_by: FilterReason::ALL
+                        .iter()
+                        .map(|r| {
+                            let n = st.filtered_by.get(r.index()).copied().unwrap_or(0);
+                            (r.as_str().to_string(), n)
+                        })
+                        .collect(),
                     exported: st.exported,
                     import_limit: p.cfg.import_limit,
                 }
@@ -773,12 +864,12 @@ impl Bgp {
         }
     }
 
-    /// `ctl show routes [for ADDR] [all]`.
-    pub fn routes(&self, for_addr: Option<IpAddr>, all: bool) -> rr_ctl::Response {
+    /// `ctl show routes [for ADDR] [all | filtered]`.
+    pub fn routes(&self, for_addr: Option<IpAddr>, all: bool, filtered: bool) -> rr_ctl::Response {
         let views = self.rib.routes(RouteFilter {
-            filtered: false,
+            filtered,
             for_addr,
-            all,
+            all: all || filtered,
             prefix: None,
         });
         let routes = views.into_iter().map(|v| self.route_entry(v)).collect();
@@ -812,6 +903,15 @@ impl Bgp {
             peer,
             best: v.best,
             filtered: v.filtered,
+            reason: v.reason.map(|r| r.as_str().to_string()),
+            roa: v.roa.map(|r| {
+                match r {
+                    Validity::Valid => "valid",
+                    Validity::Invalid => "invalid",
+                    Validity::NotFound => "unknown",
+                }
+                .to_string()
+            }),
             as_path: bgp.then(|| v.as_path.clone()),
             origin: bgp.then(|| v.origin.to_string()),
             med: v.med,
@@ -821,9 +921,38 @@ impl Bgp {
         }
     }
 
+    /// `ctl show roa`.
+    pub fn roa_status(&self, now: Instant) -> rr_ctl::Response {
+        let Some(feed) = &self.roa else {
+            return rr_ctl::Response::Roa {
+                configured: false,
+                sources: Vec::new(),
+                total_v4: 0,
+                total_v6: 0,
+                pending: false,
+                reject_invalid: false,
+                reject_unknown: false,
+            };
+        };
+        let (sources, (total_v4, total_v6), pending) = feed.sources().status(now);
+        let rules = self.roa_rules;
+        rr_ctl::Response::Roa {
+            configured: true,
+            sources,
+            total_v4,
+            total_v6,
+            pending,
+            reject_invalid: rules.is_some_and(|r| r.reject_invalid),
+            reject_unknown: rules.is_some_and(|r| r.reject_unknown),
+        }
+    }
+
     /// Closes every session (Cease) and the host sockets; routes stay where they are,
     /// the process is ending.
     pub fn shutdown(&mut self, now: Instant, stack: &mut Stack) {
+        if let Some(f) = &mut self.roa {
+            f.shutdown();
+        }
         for p in &mut self.peers {
             p.peer.stop(now, "shutting down");
         }

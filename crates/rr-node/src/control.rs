@@ -259,8 +259,13 @@ impl Control {
 
     fn query(&self, req: rr_ctl::Request) -> Response {
         match req {
-            rr_ctl::Request::ShowBgp => self.bgp.status(Instant::now()),
-            rr_ctl::Request::ShowRoutes { for_addr, all } => self.bgp.routes(for_addr, all),
+            rr_ctl::Request::ShowBgp { name } => self.bgp.status(Instant::now(), name.as_deref()),
+            rr_ctl::Request::ShowRoutes {
+                for_addr,
+                all,
+                filtered,
+            } => self.bgp.routes(for_addr, all, filtered),
+            rr_ctl::Request::ShowRoa => self.bgp.roa_status(Instant::now()),
             _ => Response::Error {
                 message: "not a question for the control thread".into(),
             },

@@ -194,13 +194,13 @@ fn handle(shared: &Shared, conn: UnixStream, me: u32) -> Result<(), rr_ctl::CtlE
             )
         }
     };
-    let req: Request = match serde_json::from_slice(&line) {
+    let req: Request = match rr_ctl::decode_request(&line) {
         Ok(req) => req,
         Err(e) => {
             return rr_ctl::write_line(
                 &mut w,
                 &Response::Error {
-                    message: format!("bad request: {e}"),
+                    message: e.to_string(),
                 },
             )
         }
@@ -227,7 +227,7 @@ fn handle(shared: &Shared, conn: UnixStream, me: u32) -> Result<(), rr_ctl::CtlE
             Ok(())
         }
         Request::ShowInterfaces => rr_ctl::write_line(&mut w, &interfaces(shared)),
-        Request::ShowBgp | Request::ShowRoutes { .. } => {
+        Request::ShowBgp { .. } | Request::ShowRoutes { .. } | Request::ShowRoa => {
             let (tx, rx) = mpsc::channel();
             let answer = match shared.control.send(ControlMsg::Query(req, tx)) {
                 Ok(()) => rx
@@ -247,7 +247,7 @@ fn handle(shared: &Shared, conn: UnixStream, me: u32) -> Result<(), rr_ctl::CtlE
                 .fib
                 .load()
                 .lookup(addr)
-                .map(|(p, nh)| route_entry(shared, p, nh));
+                .map(|(p, nh)| Box::new(route_entry(shared, p, nh)));
             rr_ctl::write_line(
                 &mut w,
                 &Response::Lookup {

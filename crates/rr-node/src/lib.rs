@@ -6,7 +6,8 @@
 //! open or seal), one control thread (WireGuard timers, the node's own TCP/UDP stack,
 //! ping/traceroute probes, the BGP sessions and the route table that programs the
 //! FIB, the relays of programs under `exec` and of the `[[forward]]`/`[[expose]]`
-//! gateways, all waited for in one epoll), and the unix control socket.
+//! gateways, all waited for in one epoll; the `[roa]` files and RTR caches that feed
+//! route origin validation), and the unix control socket.
 //!
 //! What it is not: protocol logic. Forwarding decisions, ICMP errors, the WireGuard
 //! protocol, TCP, BGP and route selection live in the sans-IO crates (`rr-dataplane`,
@@ -17,6 +18,8 @@ mod bgp;
 mod control;
 mod ctl_server;
 mod exec;
+mod roa;
+mod roa_io;
 mod shared;
 pub mod signals;
 mod sys;

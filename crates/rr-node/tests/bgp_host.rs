@@ -29,6 +29,7 @@ fn routes_for(socket: &Path, addr: &str) -> Vec<rr_ctl::RouteEntry> {
     let req = Request::ShowRoutes {
         for_addr: Some(addr.parse().unwrap()),
         all: true,
+        filtered: false,
     };
     match ask(socket, &req) {
         Response::Routes { routes } => routes,
@@ -208,7 +209,7 @@ hold_time = 9
     // Not a DN42 network: held, marked filtered, not forwarded.
     let r8 = routes_for(&socket, "8.8.8.8");
     assert!(r8.iter().all(|r| r.filtered && !r.best), "{r8:?}");
-    match ask(&socket, &Request::ShowBgp) {
+    match ask(&socket, &Request::ShowBgp { name: None }) {
         Response::Bgp {
             sessions,
             fib_v4,

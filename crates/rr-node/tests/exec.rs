@@ -1052,7 +1052,7 @@ fn slowest_answer(sock: &Path, busy: &std::thread::JoinHandle<usize>) -> (Durati
             addr: "172.20.2.1".parse().unwrap(),
         };
         assert_eq!(op(sock, route, &[]), ExecResponse::Route { mine: true });
-        let bgp = ask(sock, &Request::ShowBgp);
+        let bgp = ask(sock, &Request::ShowBgp { name: None });
         assert!(matches!(bgp, Response::Bgp { .. }), "{bgp:?}");
         worst = worst.max(t.elapsed());
         asked += 1;
