@@ -28,9 +28,9 @@
 //! other load is shown beside each run. BIRD's peak RSS does not include the kernel's
 //! memory for the FIB it programs; the router's includes its own FIB.
 
-mod bird;
-mod feed;
-mod feeder;
+pub(crate) mod bird;
+pub(crate) mod feed;
+pub(crate) mod feeder;
 mod mrt;
 mod router;
 
@@ -169,7 +169,7 @@ impl Live {
 }
 
 /// A `/proc/PID/status` memory field in KiB: `VmHWM` (peak resident set), `VmRSS`.
-fn status_kib(pid: u32, field: &str) -> Option<u64> {
+pub(crate) fn status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status
         .lines()
@@ -510,7 +510,7 @@ fn run_one(
                 port,
                 &dir.join("bird.log"),
             );
-            let b = bird::Bird::start(&a.bird, &t.bird, &dir, &config, kernel)?;
+            let b = bird::Bird::start(&a.bird, Some(&t.bird), &dir, &config, kernel)?;
             (listener, Live::Bird(b))
         }
     };

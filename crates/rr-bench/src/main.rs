@@ -6,6 +6,8 @@
 //!   same real table: lookups/s, build time, bytes per route.
 //! - `rr-bench exec` (module [`exec`]): iperf3 through two routers with the programs under
 //!   `rootless-router exec`, beside two kernels joined by wireguard-go; Gbit/s and CPU.
+//! - `rr-bench roa` (module [`roa`]): ROA re-evaluation of a 1.2M-route table after a
+//!   10,000-ROA change, beside BIRD 2's `configure` + `reload in` with an import table.
 //! - `rr-bench forward`, below: how fast the router forwards, tunnel to tunnel, next to
 //!   the best any WireGuard-to-WireGuard router could do on the same core.
 //!
@@ -50,6 +52,7 @@ mod inproc;
 mod kernel;
 mod packet;
 mod procfs;
+mod roa;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -73,6 +76,8 @@ enum Cmd {
     Bgp(bgp::BgpArgs),
     /// iperf3 under `rootless-router exec` across two routers, beside wireguard-go + kernels.
     Exec(exec::ExecArgs),
+    /// ROA re-evaluation of a full table after a ROA change, beside BIRD 2's reload.
+    Roa(roa::RoaArgs),
 }
 
 #[derive(clap::Args)]
@@ -154,6 +159,7 @@ fn main() -> Result<()> {
         Cmd::Fib(a) => fib::run(a),
         Cmd::Bgp(a) => bgp::run(a),
         Cmd::Exec(a) => exec::run(a),
+        Cmd::Roa(a) => roa::run(a),
     }
 }
 

@@ -20,7 +20,8 @@
 //!   of the trie) — less what was there before the feed.
 //!
 //! What it is not: a BIRD test harness or a config generator for anything but this
-//! benchmark. It needs root (namespaces) and the `bird` and `ip` programs.
+//! benchmark. The topology needs root (namespaces) and the `ip` program; [`Bird`] and
+//! [`Ctl`] alone (as `rr-bench roa` uses them, on loopback) need only `bird`.
 
 use anyhow::{anyhow, bail, ensure, Context, Result};
 use std::collections::HashMap;
@@ -195,6 +196,12 @@ impl Ctl {
         Ok(c)
     }
 
+    /// How long a reply may take (30 s unless changed).
+    pub fn set_timeout(&mut self, t: Duration) -> Result<()> {
+        self.stream.get_ref().set_read_timeout(Some(t))?;
+        Ok(())
+    }
+
     /// Sends one command and returns its reply.
     pub fn command(&mut self, cmd: &str) -> Result<Vec<Line>> {
         let s = self.stream.get_mut();
@@ -260,6 +267,10 @@ pub struct ChannelRoutes {
     pub imported: u64,
     pub filtered: u64,
     pub exported: u64,
+    /// The `received` column of `Import updates:` (route change stats): every route the
+    /// channel's import filter ran on, a re-run from its import table (`reload in`)
+    /// included.
+    pub import_received: u64,
 }
 
 /// What `show protocols all` says: (protocol, channel) → route counters, and protocol →
@@ -305,6 +316,14 @@ pub fn parse_protocols(lines: &[Line]) -> Protocols {
                 }
             }
             routes.insert((proto.clone(), channel.clone()), cr);
+        } else if let Some(r) = t.strip_prefix("Import updates:") {
+            // `received rejected filtered ignored accepted`, after the Routes: line.
+            let received = r.split_whitespace().next().and_then(|n| n.parse().ok());
+            if let (Some(n), Some(cr)) =
+                (received, routes.get_mut(&(proto.clone(), channel.clone())))
+            {
+                cr.import_received = n;
+            }
         }
     }
     (routes, states)
@@ -330,7 +349,7 @@ pub fn parse_rt6_stats(text: &str) -> Option<u64> {
 pub struct Bird {
     child: Child,
     pub pid: u32,
-    ctl: Ctl,
+    pub ctl: Ctl,
     pub kernel: bool,
     dir: PathBuf,
     /// Kernel route counts before the feed, IPv4 and IPv6.
@@ -351,17 +370,41 @@ impl Counts {
 }
 
 impl Bird {
-    /// Starts `bird -f` in namespace `ns` with `config`, files in `dir`; returns once its
-    /// control socket answers.
-    pub fn start(bin: &Path, ns: &str, dir: &Path, config: &str, kernel: bool) -> Result<Bird> {
+    /// Starts `bird -f` in namespace `ns` (`None`: this process's own, with `extra` args)
+    /// with `config`, files in `dir`; returns once its control socket answers.
+    pub fn start(
+        bin: &Path,
+        ns: Option<&str>,
+        dir: &Path,
+        config: &str,
+        kernel: bool,
+    ) -> Result<Bird> {
+        Bird::start_with(bin, ns, dir, config, kernel, &[])
+    }
+
+    /// [`Bird::start`] with extra arguments for BIRD (`-u USER`, ...).
+    pub fn start_with(
+        bin: &Path,
+        ns: Option<&str>,
+        dir: &Path,
+        config: &str,
+        kernel: bool,
+        extra: &[&str],
+    ) -> Result<Bird> {
         std::fs::create_dir_all(dir)?;
         let conf = dir.join("bird.conf");
         std::fs::write(&conf, config)?;
         let sock = dir.join("bird.ctl");
         let out = std::fs::File::create(dir.join("bird.out"))?;
-        let child = Command::new("ip")
-            .args(["netns", "exec", ns])
-            .arg(bin)
+        let mut cmd = match ns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(bin);
+                c
+            }
+            None => Command::new(bin),
+        };
+        let child = cmd
             .arg("-f")
             .arg("-c")
             .arg(&conf)
@@ -369,11 +412,12 @@ impl Bird {
             .arg(&sock)
             .arg("-P")
             .arg(dir.join("bird.pid"))
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(out.try_clone()?)
             .stderr(out)
             .spawn()
-            .with_context(|| format!("starting {} in {ns}", bin.display()))?;
+            .with_context(|| format!("starting {} in {ns:?}", bin.display()))?;
         // `ip netns exec` execs the program in place: the child is BIRD itself.
         let pid = child.id();
         let mut child = child;
@@ -573,6 +617,8 @@ mod tests {
         let (routes, states) = parse_protocols(&lines);
         let get = |p: &str, c: &str| routes[&(p.to_string(), c.to_string())];
         assert_eq!(get("feeder", "ipv4").imported, 271_887);
+        assert_eq!(get("feeder", "ipv4").import_received, 271_887);
+        assert_eq!(get("kernel_ipv4", "ipv4").import_received, 0);
         assert_eq!(get("feeder", "ipv6").imported, 0);
         assert_eq!(get("kernel_ipv4", "ipv4").exported, 271_887);
         assert_eq!(get("kernel_ipv4", "ipv4").imported, 0);

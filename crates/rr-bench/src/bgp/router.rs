@@ -68,7 +68,7 @@ pub struct Router {
 fn show_bgp(socket: &Path) -> Result<(Counts, String)> {
     let mut stream = UnixStream::connect(socket)?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    rr_ctl::write_line(&mut stream, &rr_ctl::Request::ShowBgp)?;
+    rr_ctl::write_line(&mut stream, &rr_ctl::Request::ShowBgp { name: None })?;
     match rr_ctl::read_line(&mut BufReader::new(stream), 16 << 20)? {
         Some(rr_ctl::Response::Bgp {
             sessions,
