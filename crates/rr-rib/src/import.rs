@@ -7,7 +7,7 @@
 //!    AS loop (RFC 4271 9.1.2), empty AS path from an eBGP peer, no usable next hop,
 //!    one of our own prefixes, outside the DN42 registry's networks (import `dn42`),
 //!    ROA state (RFC 6811 section 2, computed for every BGP route; rejected only for
-//!    import `dn42` when `[roa]` says so);
+//!    import `dn42` from eBGP peers when `[roa]` says so);
 //! 2. the tunnel's DN42 link communities (`rr_policy::dn42::apply_link`);
 //! 3. the peer's import policy for the family (`rr_policy::Policy::evaluate`, its
 //!    context carrying the ROA state);
@@ -133,7 +133,11 @@ impl Rib {
             if !dn42::is_valid_network(&net) {
                 return reject(FilterReason::NotDn42);
             }
-            if let Some(rules) = self.cfg.roa {
+            // Origin validation is for routes from other ASes (RFC 6811 section 2 is
+            // applied at the AS edge): iBGP routes were checked where they entered the
+            // AS, and internal more-specifics would fail it (the DN42 wiki imports iBGP
+            // with `import all`).
+            if let Some(rules) = self.cfg.roa.filter(|_| !peer.ibgp) {
                 match roa {
                     Validity::Invalid if rules.reject_invalid => {
                         return reject(FilterReason::RoaInvalid)

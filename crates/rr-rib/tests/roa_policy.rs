@@ -303,6 +303,31 @@ fn reject_unknown_off_and_roa_only_for_dn42_imports() {
     assert_eq!((rib.stats(2).imported, rib.stats(2).filtered), (2, 0));
 }
 
+/// iBGP routes are not rejected for their ROA state (they were validated where they
+/// entered the AS), even with import `dn42`; their state is still shown.
+#[test]
+fn roa_rejection_is_for_ebgp_only() {
+    let mut rib = rib_with(&[], REJECT_BOTH, Vec::new());
+    rib.set_roas(roas(&[("172.20.0.0/16", 24, X)]));
+    rib.add_peer(1, dn42_peer("ebgp", A, 1));
+    rib.add_peer(2, dn42_peer("ibgp", LOCAL, 2));
+    rib.peer_up(1, up_dual());
+    rib.peer_up(2, up_dual());
+    // Invalid (origin Z, and the /28 is past max length 24) and unknown.
+    let nets = ["172.20.1.0/28", "172.21.1.0/24"];
+    rib.import(1, &ann4(attrs(&[A, Z]), "172.20.0.2", &nets));
+    rib.import(2, &ann4(attrs(&[Z]), "172.20.0.3", &nets));
+    let e = view(&rib, "172.20.1.0/28", 1);
+    let i = view(&rib, "172.20.1.0/28", 2);
+    assert_eq!(e.reason, Some(FilterReason::RoaInvalid));
+    assert_eq!((i.roa, i.filtered), (Some(Validity::Invalid), false));
+    let e = view(&rib, "172.21.1.0/24", 1);
+    let i = view(&rib, "172.21.1.0/24", 2);
+    assert_eq!(e.reason, Some(FilterReason::RoaUnknown));
+    assert_eq!((i.roa, i.filtered), (Some(Validity::NotFound), false));
+    assert_eq!((rib.stats(2).imported, rib.stats(2).filtered), (2, 0));
+}
+
 /// The ROA set changes under established sessions: invalid -> valid and valid ->
 /// unknown, with the FIB, the exports and the counters following, nothing else.
 #[test]
