@@ -3,11 +3,13 @@
 //! originates its own prefixes and learns the others' over BGP (one MP-BGP session per
 //! tunnel, over IPv6 link-local with extended next hop, as DN42 peers do); no node has a
 //! static route. The demo waits for the WireGuard handshakes and the BGP sessions, shows
-//! the routes A learned, then pings and traceroutes from A's own stack to C across B,
-//! fetches a page from a web server on this host that C exposes on its DN42 address
-//! (`[[expose]]`) through a port A forwards (`[[forward]]`) and, when curl is installed,
-//! with `curl` under `rootless-router exec` on A's network; prints what it saw, and
-//! leaves the nodes running for `ctl` until Ctrl-C.
+//! the routes A learned, B dropping a ROA-invalid announcement C makes of A's space (B
+//! validates against a ROA file, as DN42 nodes do) and the DN42 communities B's tunnels
+//! put on routes, then pings and traceroutes from A's own stack to C across B, fetches a
+//! page from a web server on this host that C exposes on its DN42 address (`[[expose]]`)
+//! through a port A forwards (`[[forward]]`) and, when curl is installed, with `curl`
+//! under `rootless-router exec` on A's network; prints what it saw, and leaves the nodes
+//! running for `ctl` until Ctrl-C.
 //!
 //! What it is not: a test fixture with hidden shortcuts — every node is a full
 //! `rr_node::Node` started from a TOML config, exactly as `run` starts one.
@@ -63,12 +65,22 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
     let pk = |k| keys::public(k).to_base64();
     let sock = |n: &str| dir.join(format!("{n}.sock"));
 
+    // The ROAs B validates against, in the BIRD 2 include format DN42 publishes them in.
+    let roa_file = dir.join("roa_dn42.conf");
+    std::fs::write(&roa_file, DEMO_ROAS)
+        .with_context(|| format!("writing {}", roa_file.display()))?;
     let b = format!(
         r#"[router]
 asn = 4242420002
 addresses = ["172.20.2.1/32", "fd00:2::1/128"]
 announce = ["172.20.2.0/24", "fd00:2::/48"]
 control_socket = "{sb}"
+region = 41
+country = 1276
+
+# Origin validation as the DN42 wiki does it: invalid and unknown routes are dropped.
+[roa]
+files = ["{roa}"]
 
 # No endpoints: B learns them from A's and C's handshakes (and follows them if they roam).
 [[interface]]
@@ -76,12 +88,18 @@ name = "to-a"
 private_key = "{kba}"
 peer_public_key = "{pa}"
 addresses = ["fe80::b/64"]
+latency = 2
+bandwidth = 24
+crypto = 34
 
 [[interface]]
 name = "to-c"
 private_key = "{kbc}"
 peer_public_key = "{pc}"
 addresses = ["fe80::b/64"]
+latency = 3
+bandwidth = 25
+crypto = 34
 
 [[bgp]]
 name = "a"
@@ -98,6 +116,7 @@ remote_asn = 4242420003
 connect_retry = 1
 "#,
         sb = sock("b").display(),
+        roa = roa_file.display(),
         kba = kb_a.to_base64(),
         kbc = kb_c.to_base64(),
         pa = pk(&ka),
@@ -127,11 +146,18 @@ connect_retry = 1
     // bypass libc use); `exec` reaches it straight through A's network.
     let web = host_web_server().context("starting the demo's web server on 127.0.0.1")?;
     let forward_port = free_port().context("picking a port for A's [[forward]]")?;
+    let roa_section = format!("\n[roa]\nfiles = [\"{}\"]\n", roa_file.display());
     let a = stub_config(1, &sock("a"), &ka, &kb_a, port_ba)
+        + &roa_section
         + &format!(
             "\n[[forward]]\nlisten = \"127.0.0.1:{forward_port}\"\nconnect = \"172.20.3.1:80\"\n"
         );
-    let c = stub_config(3, &sock("c"), &kc, &kb_c, port_bc)
+    // C also announces a more-specific of A's space: the ROA says A's AS originates it,
+    // so B drops it (`roa-invalid`) and A never sees it.
+    let c = stub_config(3, &sock("c"), &kc, &kb_c, port_bc).replace(
+        r#"announce = ["172.20.3.0/24""#,
+        &format!(r#"announce = ["{HIJACK}", "172.20.3.0/24""#),
+    ) + &roa_section
         + &format!("\n[[expose]]\nlisten = \"172.20.3.1:80\"\nconnect = \"{web}\"\n");
     let handles = vec![node_b, start("a", &a)?, start("c", &c)?];
     let nodes = [
@@ -248,6 +274,44 @@ connect_retry = 1
                 matches!(r, Response::Routes { routes }
                 if routes.iter().any(|x| x.best && x.prefix == "fd00:3::/48"
                     && x.as_path.as_deref() == Some("4242420002 4242420003")))
+            })
+        },
+    );
+    check(
+        1,
+        &format!("B: show routes filtered (C's {HIJACK} is in A's ROA: roa-invalid)"),
+        Request::ShowRoutes {
+            for_addr: None,
+            all: false,
+            filtered: true,
+        },
+        &|l: &[Response]| {
+            l.iter().any(|r| {
+                matches!(r, Response::Routes { routes }
+                if routes.iter().any(|x| x.prefix == HIJACK && x.filtered
+                    && x.reason.as_deref() == Some("roa-invalid")))
+            })
+        },
+    );
+    check(
+        0,
+        &format!(
+            "A: show routes for {} (ROA valid; DN42 communities from B's tunnels: latency max 3, bandwidth min 24, crypto 34)",
+            nodes[2].v4
+        ),
+        Request::ShowRoutes {
+            for_addr: Some(nodes[2].v4.parse()?),
+            all: false,
+            filtered: false,
+        },
+        &|l: &[Response]| {
+            l.iter().any(|r| {
+                matches!(r, Response::Routes { routes }
+                if routes.iter().any(|x| x.best && x.prefix == "172.20.3.0/24"
+                    && x.roa.as_deref() == Some("valid")
+                    && ["(64511,3)", "(64511,24)", "(64511,34)"]
+                        .iter()
+                        .all(|c| x.communities.iter().any(|have| have == c))))
             })
         },
     );
@@ -446,6 +510,20 @@ const WEB_GREETING: &str = "hello from the web server behind node C";
 
 /// A web server on 127.0.0.1 (the host's kernel), answering every request with
 /// [`WEB_GREETING`]; returns its address.
+/// The demo's ROA table (BIRD 2 include format): each node's prefixes, its origin.
+const DEMO_ROAS: &str = "\
+# DN42-style ROA table for the demo (BIRD 2 include format)
+route 172.20.1.0/24 max 24 as 4242420001;
+route 172.20.2.0/24 max 24 as 4242420002;
+route 172.20.3.0/24 max 24 as 4242420003;
+route fd00:1::/48 max 48 as 4242420001;
+route fd00:2::/48 max 48 as 4242420002;
+route fd00:3::/48 max 48 as 4242420003;
+";
+
+/// What C announces inside A's space.
+const HIJACK: &str = "172.20.1.128/25";
+
 fn host_web_server() -> std::io::Result<std::net::SocketAddr> {
     use std::io::Read as _;
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;

@@ -21,9 +21,9 @@ fn demo_once_learns_routes_over_bgp_and_crosses_the_transit_node() {
         "demo failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // 9 checks, 10 with the exec check (it needs curl and the shim beside the binary).
+    // 11 checks, 12 with the exec check (it needs curl and the shim beside the binary).
     let exec_ran = !stdout.contains("exec check skipped");
-    let expect = if exec_ran { 10 } else { 9 };
+    let expect = if exec_ran { 12 } else { 11 };
     assert!(
         stdout.contains(&format!("{expect} passed, 0 failed")),
         "{stdout}"
