@@ -25,18 +25,21 @@ impl Policy {
     /// that rejects the route drops those attributes anyway.
     pub fn evaluate(&self, ctx: &Context, attrs: &mut Attributes) -> Outcome {
         let mut modified = false;
+        let mut med_set = false;
         for (i, rule) in self.rules.iter().enumerate() {
             if !rule.matches.iter().all(|m| m.holds(ctx, attrs)) {
                 continue;
             }
             for action in &rule.actions {
                 modified |= action.apply(ctx, attrs);
+                med_set |= matches!(action, Action::Med(_));
             }
             if let Some(verdict) = rule.verdict {
                 return Outcome {
                     verdict,
                     rule: Some(i),
                     modified,
+                    med_set,
                 };
             }
         }
@@ -44,6 +47,7 @@ impl Policy {
             verdict: self.default,
             rule: None,
             modified,
+            med_set,
         }
     }
 }
@@ -380,7 +384,8 @@ mod tests {
             Outcome {
                 verdict: Verdict::Reject,
                 rule: Some(2),
-                modified: true
+                modified: true,
+                med_set: false
             }
         );
         assert_eq!((a.local_pref, a.med), (Some(300), None));
@@ -388,8 +393,17 @@ mod tests {
         // Another neighbor: rule 3 accepts.
         let mut a = attrs(&[4242420011]);
         let out = policy.evaluate(&k, &mut a);
-        assert_eq!((out.verdict, out.rule), (Verdict::Accept, Some(3)));
+        assert_eq!(
+            (out.verdict, out.rule, out.med_set),
+            (Verdict::Accept, Some(3), true)
+        );
         assert_eq!((a.local_pref, a.med), (Some(100), Some(9)));
+        // Setting the MED the route already has changes nothing, but is reported.
+        let mut a = attrs(&[4242420011]);
+        a.med = Some(9);
+        a.local_pref = Some(100);
+        let out = policy.evaluate(&k, &mut a);
+        assert_eq!((out.modified, out.med_set), (false, true));
 
         // No rule decides: the default does.
         let only_default = Policy {
@@ -408,7 +422,8 @@ mod tests {
             Outcome {
                 verdict: Verdict::Reject,
                 rule: None,
-                modified: false
+                modified: false,
+                med_set: false
             }
         );
         assert_eq!(a, before);
@@ -417,7 +432,8 @@ mod tests {
             Outcome {
                 verdict: Verdict::Accept,
                 rule: None,
-                modified: false
+                modified: false,
+                med_set: false
             }
         );
     }

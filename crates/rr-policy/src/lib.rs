@@ -128,4 +128,7 @@ pub struct Outcome {
     pub rule: Option<usize>,
     /// Whether any action changed the attributes.
     pub modified: bool,
+    /// Whether a `set_med` action ran (even to the value the route had): on export to
+    /// an eBGP peer the MED is sent only when the policy set it (BIRD's rule).
+    pub med_set: bool,
 }

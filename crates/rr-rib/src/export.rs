@@ -18,7 +18,7 @@
 //! Exported attributes (RFC 4271 5.1), applied after the policy, as BIRD does: eBGP —
 //! our ASN prepended (5.1.2), NEXT_HOP self (5.1.3), LOCAL_PREF (5.1.5) removed, and
 //! MULTI_EXIT_DISC removed (BIRD: MED does not cross ASes) unless the export policy
-//! set it to another value; iBGP — path unchanged, LOCAL_PREF always present (5.1.5),
+//! set it (`set_med`, even to the value it had); iBGP — path unchanged, LOCAL_PREF always present (5.1.5),
 //! MED kept, next hop self too (our tunnels' next hops mean nothing to another node).
 //! Both: communities, large and extended communities, ATOMIC_AGGREGATE and AGGREGATOR
 //! kept; unknown optional transitive attributes passed on with the Partial bit set (RFC
@@ -63,11 +63,11 @@ fn linked_attrs(path: &Path, t: &Target) -> Attributes {
     a
 }
 
-/// The attributes we send, from what the export policy left (`s`) and the MED before
-/// the policy (see the module documentation).
-fn export_attrs(s: Attributes, med_before: Option<u32>, t: &Target, fam: usize) -> Attributes {
+/// The attributes we send, from what the export policy left (`s`) and whether the
+/// policy set the MED (see the module documentation).
+fn export_attrs(s: Attributes, med_set: bool, t: &Target, fam: usize) -> Attributes {
     let local_pref = s.local_pref.unwrap_or(100);
-    let policy_med = (s.med != med_before).then_some(s.med).flatten();
+    let policy_med = if med_set { s.med } else { None };
     let mut a = Attributes {
         origin: s.origin,
         as_path: s.as_path,
@@ -128,8 +128,7 @@ impl Builder {
                 Some(&g) => g,
                 None => {
                     let a = linked_attrs(path, t);
-                    let med = a.med;
-                    let g = self.group(export_attrs(a, med, t, fam), fam);
+                    let g = self.group(export_attrs(a, false, t, fam), fam);
                     self.by_path.insert(key, g);
                     g
                 }
@@ -139,17 +138,17 @@ impl Builder {
                     .linked
                     .entry(key)
                     .or_insert_with(|| linked_attrs(path, t));
-                let med = base.med;
                 let mut a = base.clone();
                 let ctx = rr_policy::Context {
                     prefix: net,
                     roa,
                     local_asn: t.local_asn,
                 };
-                if policy.evaluate(&ctx, &mut a).verdict == rr_policy::Verdict::Reject {
+                let out = policy.evaluate(&ctx, &mut a);
+                if out.verdict == rr_policy::Verdict::Reject {
                     return false;
                 }
-                self.group(export_attrs(a, med, t, fam), fam)
+                self.group(export_attrs(a, out.med_set, t, fam), fam)
             }
         };
         if let Some((_, nets)) = self.groups.get_mut(g) {

@@ -542,6 +542,11 @@ fn export_policy_prepends_tags_rejects_and_withdraws() {
             actions: vec![],
             verdict: Some(Verdict::Reject),
         },
+        Rule {
+            matches: vec![prefixes(&["172.20.12.0/24"])],
+            actions: vec![Action::Med(7)],
+            verdict: Some(Verdict::Accept),
+        },
     ]);
     rib.add_peer(2, b.clone());
     rib.peer_up(1, up_dual());
@@ -575,7 +580,13 @@ fn export_policy_prepends_tags_rejects_and_withdraws() {
     assert_eq!(plain.as_path.to_string(), format!("{LOCAL} {A} {X}"));
     assert_eq!(plain.med, None, "a MED does not cross ASes");
     assert!(plain.communities.is_empty());
-    assert_eq!(e.announcing_updates, 2, "grouped by exported attributes");
+    let (same, _) = &e.announced[&net("172.20.12.0/24")];
+    assert_eq!(
+        same.med,
+        Some(7),
+        "set by the policy to the value it had: sent"
+    );
+    assert_eq!(e.announcing_updates, 3, "grouped by exported attributes");
     assert_eq!(rib.stats(2).exported, 3);
 
     // A new export policy: 172.20.10.0/24 rejected now (withdrawn), 172.20.11.0/24
