@@ -108,8 +108,6 @@ struct RtrSource {
     version: Option<u8>,
     updated_at: Option<Instant>,
     last_error: Option<String>,
-    /// The next `Update` is a whole table from a fresh client: it replaces `vrps`.
-    replace_next: bool,
 }
 
 /// Every `[roa]` source and the union they make. See the module docs.
@@ -145,6 +143,9 @@ pub(crate) fn close_reason(r: &CloseReason) -> String {
             format!("protocol error ({code:?}): {reason}")
         }
         CloseReason::CacheError { code, text } => format!("cache error ({code:?}): {text}"),
+        CloseReason::SessionRefused { code, text } => {
+            format!("cache error ({code:?}): {text}; starting over with a Reset Query")
+        }
         CloseReason::Downgrade => "the cache speaks only RTR version 0 (RFC 6810)".into(),
         CloseReason::Timeout => "the cache did not answer within the retry interval".into(),
     }
@@ -176,7 +177,6 @@ impl RoaSources {
                     version: None,
                     updated_at: None,
                     last_error: None,
-                    replace_next: false,
                 })
                 .collect(),
             min_interval,
@@ -297,14 +297,6 @@ impl RoaSources {
         }
     }
 
-    /// Server `i`'s client was replaced by a fresh one: its ROAs stay in use, and the
-    /// fresh client's first `Update` (a whole table) replaces them.
-    pub fn rtr_resync(&mut self, i: usize) {
-        if let Some(r) = self.rtr.get_mut(i) {
-            r.replace_next = true;
-        }
-    }
-
     /// An event of server `i`'s client; `session` and `version` are the client's
     /// afterwards. True if the server's ROAs changed.
     pub fn rtr_event(
@@ -325,17 +317,11 @@ impl RoaSources {
                 ..
             } => {
                 let mut changed = false;
-                if std::mem::take(&mut r.replace_next) {
-                    let fresh: HashSet<Roa> = announced.iter().filter_map(roa_of).collect();
-                    changed = fresh != r.vrps;
-                    r.vrps = fresh;
-                } else {
-                    for v in withdrawn.iter().filter_map(roa_of) {
-                        changed |= r.vrps.remove(&v);
-                    }
-                    for v in announced.iter().filter_map(roa_of) {
-                        changed |= r.vrps.insert(v);
-                    }
+                for v in withdrawn.iter().filter_map(roa_of) {
+                    changed |= r.vrps.remove(&v);
+                }
+                for v in announced.iter().filter_map(roa_of) {
+                    changed |= r.vrps.insert(v);
                 }
                 r.state = RtrState::Synced;
                 r.updated_at = Some(now);
@@ -748,41 +734,6 @@ mod tests {
         assert!(s.poll_publish(t0 + DEBOUNCE).unwrap().is_empty());
         let st = &s.status(t0).0[2];
         assert_eq!((st.v4, st.v6, st.serial), (0, 0, None));
-    }
-
-    #[test]
-    fn a_fresh_client_table_replaces_the_old_one() {
-        let t0 = Instant::now();
-        let mut s = two_files();
-        let full = Event::Update {
-            announced: vec![
-                vrp("172.20.0.0/24", 28, 4242420001),
-                vrp("172.21.0.0/24", 28, 4242420002),
-            ],
-            withdrawn: vec![],
-            serial: 9,
-        };
-        s.rtr_event(0, t0, &full, Some((1, 9)), 1);
-        assert_eq!(s.poll_publish(t0).unwrap().len(), 2);
-        s.rtr_resync(0);
-        assert_eq!(s.poll_timeout(), None, "kept meanwhile");
-        // The fresh client's whole table, from nothing: one ROA is gone.
-        let fresh = Event::Update {
-            announced: vec![vrp("172.20.0.0/24", 28, 4242420001)],
-            withdrawn: vec![],
-            serial: 0,
-        };
-        assert!(s.rtr_event(0, t0, &fresh, Some((2, 0)), 1));
-        let set = s.poll_publish(t0 + DEBOUNCE).unwrap();
-        assert_eq!(set.len(), 1);
-        // Later updates are increments again.
-        let more = Event::Update {
-            announced: vec![vrp("172.22.0.0/24", 28, 4242420003)],
-            withdrawn: vec![],
-            serial: 1,
-        };
-        s.rtr_event(0, t0, &more, Some((2, 1)), 1);
-        assert_eq!(s.poll_publish(t0 + DEBOUNCE * 2).unwrap().len(), 2);
     }
 
     /// The real client's expiry: data of a closed connection is kept until the

@@ -9,7 +9,8 @@
 //! [`RtrMsg`]s (the way host BGP sessions do); the few bytes the client sends (queries)
 //! are written from the control thread without blocking. A failed or closed connection
 //! is retried after a back-off that starts at 1 s and doubles up to the client's Retry
-//! Interval (RFC 8210 section 6; at once after a version downgrade, section 7).
+//! Interval (RFC 8210 section 6; at once when `rr_rtr::CloseReason::reconnect_at_once`
+//! says so: a version downgrade, section 7, or a session the cache refused).
 //!
 //! What it is not: the rules. What a file or an RTR event does to the ROA set, and when
 //! a new set is handed to the route table, is [`crate::roa::RoaSources`]'s (sans-IO).
@@ -73,9 +74,6 @@ enum Link {
 struct Server {
     addr: SocketAddr,
     client: Client,
-    /// A client given up for a fresh one (see [`RoaFeed::pump`]), kept until the
-    /// fresh one has synced, for the expiry of the data it held.
-    stale: Option<Client>,
     gen: u64,
     link: Link,
     backoff: Duration,
@@ -117,7 +115,6 @@ impl RoaFeed {
                 .map(|r| Server {
                     addr: r.addr,
                     client: Client::new(),
-                    stale: None,
                     gen: 0,
                     link: Link::Idle { at: now },
                     backoff: FIRST_BACKOFF,
@@ -137,8 +134,7 @@ impl RoaFeed {
                 Link::Up { out, .. } if !out.is_empty() => Some(Instant::now() + WRITE_RETRY),
                 _ => None,
             };
-            let stale = s.stale.as_ref().and_then(Client::poll_timeout);
-            link.into_iter().chain(s.client.poll_timeout()).chain(stale)
+            link.into_iter().chain(s.client.poll_timeout())
         });
         servers
             .chain(self.sources.poll_timeout())
@@ -160,7 +156,6 @@ impl RoaFeed {
             if s.client.poll_timeout().is_some_and(|t| t <= now) {
                 s.client.handle_timeout(now);
             }
-            self.expire_stale(i, now);
             self.pump(i, now);
         }
     }
@@ -372,24 +367,6 @@ impl RoaFeed {
         self.sources.rtr_down(i, error);
     }
 
-    /// The data of a given-up client expired before the fresh one synced: dropped.
-    fn expire_stale(&mut self, i: usize, now: Instant) {
-        let Some(stale) = &mut self.servers[i].stale else {
-            return;
-        };
-        if stale.poll_timeout().is_some_and(|t| t <= now) {
-            stale.handle_timeout(now);
-        }
-        while let Some(e) = stale.poll_event() {
-            if e == Event::Reset {
-                self.sources.rtr_event(i, now, &e, None, 0);
-                tracing::warn!(server = %self.sources.rtr_name(i), "RTR data expired before the cache could be synced again");
-                self.servers[i].stale = None;
-                return;
-            }
-        }
-    }
-
     /// Writes what server `i`'s client has to send and applies what it reports.
     fn pump(&mut self, i: usize, now: Instant) {
         loop {
@@ -419,40 +396,17 @@ impl RoaFeed {
                     serial,
                 } => {
                     self.servers[i].backoff = FIRST_BACKOFF;
-                    self.servers[i].stale = None;
                     tracing::debug!(server = %name, serial, announced = announced.len(), withdrawn = withdrawn.len(), changed, "RTR update");
                 }
                 Event::Reset => {
                     tracing::warn!(server = %name, "RTR data dropped (expired, or a new cache session)");
                 }
                 Event::Close(reason) => {
-                    let mut at_once = reason.reconnect_at_once();
                     let why = close_reason(&reason);
                     tracing::warn!(server = %name, reason = %why, "RTR connection closed");
-                    // StayRTR (0.5.1) answers a Serial Query of another session — after
-                    // it restarted — with a fatal Error Report "Corrupt Data: Session ID
-                    // mismatch" instead of a Cache Reset (RFC 8210 section 5.9), and the
-                    // client would send the same query again forever. A fresh client
-                    // starts over with a Reset Query; the data held stays in use until
-                    // it has synced (its set then replaces the old one), or until the
-                    // old client says it expired.
-                    let s = &mut self.servers[i];
-                    let desynced = matches!(
-                        reason,
-                        rr_rtr::CloseReason::CacheError {
-                            code: rr_rtr::pdu::ErrorCode::CorruptData,
-                            ..
-                        }
-                    );
-                    if desynced && s.client.session().is_some() {
-                        let old = std::mem::take(&mut s.client);
-                        if s.stale.is_none() {
-                            s.stale = Some(old);
-                        }
-                        self.sources.rtr_resync(i);
-                        at_once = true;
-                    }
-                    self.lost(i, now, None, at_once);
+                    // At once after a downgrade or a refused session (a restarted cache:
+                    // the Reset Query that follows gets its new table; see rr_rtr).
+                    self.lost(i, now, None, reason.reconnect_at_once());
                 }
             }
         }
@@ -650,7 +604,8 @@ mod tests {
 
         // It comes back (a new session) with other data: the feed reconnects, and the
         // new table replaces the old one (StayRTR refuses the old session's Serial
-        // Query; a fresh Reset Query gets the whole table).
+        // Query with a fatal Error Report; the client forgets the session, the feed
+        // reconnects at once, and the Reset Query's table is diffed against the old).
         let third = [
             ("172.20.4.128/26", 29, 4242420049),
             ("10.127.0.0/16", 24, 4242420003),

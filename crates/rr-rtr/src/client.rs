@@ -26,6 +26,13 @@
 //! - Protocol errors found in the cache's PDUs queue an Error Report (section 5.11; never
 //!   in answer to an Error Report) and request a close ([`Event::Close`]). A Session ID
 //!   that differs from ours also flushes the table (section 5.1).
+//! - A fatal Error Report from the cache (sections 5.11 and 12) while we hold a session
+//!   forgets the session but keeps the table and its Expire timer
+//!   ([`CloseReason::SessionRefused`]): the next connection sends a Reset Query, and its
+//!   End of Data is diffed against the kept table as above. A cache that lost our session
+//!   should answer our Serial Query with Cache Reset (sections 5.9 and 8.3); StayRTR
+//!   0.5.1, after a restart, sends "Corrupt Data: Session ID mismatch" instead, and
+//!   asking with the same Serial Query again would fail the same way forever.
 //!
 //! What it is not: a transport or a reconnect loop (the caller's, see the crate docs),
 //! nor a cache (it never answers queries).
@@ -62,8 +69,16 @@ pub enum Event {
 pub enum CloseReason {
     /// The cache broke the protocol; an Error Report with `code` is queued.
     ProtocolError { code: ErrorCode, reason: String },
-    /// The cache sent a fatal Error Report.
+    /// The cache sent a fatal Error Report while we held no session (in answer to a
+    /// Reset Query, typically).
     CacheError { code: ErrorCode, text: String },
+    /// The cache sent a fatal Error Report while we held a session, typically its answer
+    /// to our Serial Query when it no longer knows the session (StayRTR 0.5.1 after a
+    /// restart: Corrupt Data "Session ID mismatch", where RFC 8210 sections 5.9 and 8.3
+    /// want a Cache Reset). The session is forgotten, the VRPs kept until they expire
+    /// (section 6): the next connection sends a Reset Query (section 8.1) and its
+    /// [`Event::Update`] is the difference to the kept table.
+    SessionRefused { code: ErrorCode, text: String },
     /// The cache speaks only version 0: the next connection uses it (RFC 8210 section 7).
     Downgrade,
     /// A query did not complete within the Retry Interval, or the data expired while one
@@ -73,9 +88,20 @@ pub enum CloseReason {
 
 impl CloseReason {
     /// True when the caller should reconnect right away rather than after
-    /// [`Client::retry_interval`]: only after a [`CloseReason::Downgrade`].
+    /// [`Client::retry_interval`]: after a [`CloseReason::Downgrade`] (RFC 8210 section
+    /// 7: the next connection speaks version 0) and a [`CloseReason::SessionRefused`].
+    ///
+    /// The latter because the Retry Interval (section 6) paces the retry of a query that
+    /// failed, while the next connection sends another one, the Reset Query that a Cache
+    /// Reset would have asked for on the spot (sections 5.9 and 8.3); it is only on a new
+    /// connection because a fatal Error Report ends this one (sections 5.11 and 12). It
+    /// cannot loop: the session is gone, so a fatal answer to that Reset Query is a
+    /// [`CloseReason::CacheError`], retried after the Retry Interval.
     pub fn reconnect_at_once(&self) -> bool {
-        matches!(self, CloseReason::Downgrade)
+        matches!(
+            self,
+            CloseReason::Downgrade | CloseReason::SessionRefused { .. }
+        )
     }
 }
 
@@ -313,6 +339,10 @@ impl Client {
             pdu: quoted.to_vec(),
             text: reason.clone(),
         });
+        // The same Serial Query would likely get the same bad answer again: the next
+        // connection starts over with a Reset Query (RFC 8210 section 8.4 lets the router
+        // reset at any time); the table and its expiry stay until that one completes.
+        self.session = None;
         self.close(CloseReason::ProtocolError { code, reason });
     }
 
@@ -332,10 +362,7 @@ impl Client {
                 let code = bytes.get(2..4).map_or(ErrorCode::CorruptData, |c| {
                     ErrorCode::from_number(u16::from_be_bytes([c[0], c[1]]))
                 });
-                return self.close(CloseReason::CacheError {
-                    code,
-                    text: String::from("(malformed Error Report)"),
-                });
+                return self.fatal_report(code, String::from("(malformed Error Report)"));
             }
             Err(e) => return self.fail(e.error_code(), e.to_string(), bytes),
         };
@@ -554,7 +581,19 @@ impl Client {
             ErrorCode::NoDataAvailable => self.set_phase(Phase::Idle {
                 next_query: now + self.retry_interval(),
             }),
-            code => self.close(CloseReason::CacheError { code, text }),
+            code => self.fatal_report(code, text),
         }
+    }
+
+    /// A fatal Error Report from the cache (RFC 8210 sections 5.11 and 12): the
+    /// connection ends, and a session held is forgotten (see
+    /// [`CloseReason::SessionRefused`]); the table and its expiry stay.
+    fn fatal_report(&mut self, code: ErrorCode, text: String) {
+        let reason = if self.session.take().is_some() {
+            CloseReason::SessionRefused { code, text }
+        } else {
+            CloseReason::CacheError { code, text }
+        };
+        self.close(reason);
     }
 }

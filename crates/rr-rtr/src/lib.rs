@@ -18,8 +18,8 @@
 //! - No transport: no TCP, SSH or TLS, no clock, no reconnect loop. The caller connects,
 //!   and reconnects after a close; [`Client::retry_interval`] is the RFC 8210 section 6
 //!   Retry Interval that says how long to wait (back off further as it likes), and
-//!   [`CloseReason::reconnect_at_once`] marks the one case (a version downgrade) where
-//!   the next connection should be opened right away.
+//!   [`CloseReason::reconnect_at_once`] marks the two cases (a version downgrade, and a
+//!   session the cache refused) where the next connection should be opened right away.
 //! - No origin validation: [`Vrp`]s are handed on; matching routes against them is the
 //!   ROA table's business.
 //! - No BGPsec: Router Key PDUs (RFC 8210 section 5.10) are decoded and skipped; no ASPA

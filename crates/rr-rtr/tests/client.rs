@@ -206,6 +206,43 @@ fn incremental_update_commits_at_end_of_data() {
     assert_eq!(now, [c(), b()]);
 }
 
+/// A bad increment (withdrawal of a VRP we do not hold, RFC 8210 section 12 code 6)
+/// gets an Error Report and a close; the table stays, and the next connection starts
+/// over with a Reset Query rather than the Serial Query that got the bad increment.
+#[test]
+fn bad_increment_keeps_the_table_and_resets_next_time() {
+    let mut t = T::synced(&[a(), b()]);
+    t.c.handle_timeout(t.at(1800));
+    t.sent();
+    t.feed_pdus(
+        1801,
+        Version::V1,
+        &[Pdu::CacheResponse { session_id: 7 }, wd(c())],
+    );
+    assert!(matches!(
+        t.events()[..],
+        [Event::Close(CloseReason::ProtocolError {
+            code: ErrorCode::WithdrawalOfUnknownRecord,
+            ..
+        })]
+    ));
+    assert!(matches!(
+        t.sent()[..],
+        [(
+            Version::V1,
+            Pdu::ErrorReport {
+                code: ErrorCode::WithdrawalOfUnknownRecord,
+                ..
+            }
+        )]
+    ));
+    assert_eq!(t.c.vrps().count(), 2, "the table stays");
+    assert_eq!(t.c.session(), None);
+    t.c.connection_closed(t.at(1801));
+    t.open(1802);
+    assert_eq!(t.sent(), [(Version::V1, Pdu::ResetQuery)]);
+}
+
 #[test]
 fn stayrtr_capture_full_sync_notify_and_increment() {
     let mut t = T::new();
@@ -369,6 +406,117 @@ fn reconnect_with_data_sends_serial_query() {
             }
         )]
     );
+}
+
+/// A restarted cache (StayRTR 0.5.1) answers the Serial Query of its old session with a
+/// fatal Error Report instead of Cache Reset (RFC 8210 section 5.9).
+fn refused_serial_query(t: &mut T, at: u64) {
+    t.open(at);
+    let query = t.sent();
+    assert_eq!(
+        query,
+        [(
+            Version::V1,
+            Pdu::SerialQuery {
+                session_id: 7,
+                serial: 1
+            }
+        )]
+    );
+    let report = Pdu::ErrorReport {
+        code: ErrorCode::CorruptData,
+        pdu: bytes(Version::V1, &[query[0].1.clone()]),
+        text: "Session ID mismatch".into(),
+    };
+    t.feed_pdus(at, Version::V1, &[report]);
+}
+
+#[test]
+fn refused_serial_query_forgets_the_session_and_resyncs_against_the_kept_table() {
+    let mut t = T::synced(&[a(), b()]);
+    t.c.connection_closed(t.at(10));
+    refused_serial_query(&mut t, 20);
+    let ev = t.events();
+    assert_eq!(
+        ev,
+        [Event::Close(CloseReason::SessionRefused {
+            code: ErrorCode::CorruptData,
+            text: "Session ID mismatch".into()
+        })]
+    );
+    let Event::Close(reason) = &ev[0] else {
+        unreachable!()
+    };
+    assert!(reason.reconnect_at_once());
+    assert!(t.sent().is_empty(), "no Error Report for an Error Report");
+    assert_eq!(t.c.session(), None);
+    assert_eq!(t.c.vrps().count(), 2, "the data stays in use");
+    t.c.connection_closed(t.at(20));
+    assert_eq!(
+        t.c.poll_timeout(),
+        Some(t.at(3600)),
+        "Expire of serial 1 runs"
+    );
+    // The next connection starts over with a Reset Query ...
+    t.open(20);
+    assert_eq!(t.sent(), [(Version::V1, Pdu::ResetQuery)]);
+    assert!(t.events().is_empty(), "no Reset: nothing was dropped");
+    assert_eq!(t.c.vrps().count(), 2);
+    // ... and the new session's whole table is reported relative to the kept one.
+    t.feed_pdus(
+        21,
+        Version::V1,
+        &[
+            Pdu::CacheResponse { session_id: 8 },
+            ann(c()),
+            ann(b()),
+            eod(8, 0),
+        ],
+    );
+    assert_eq!(
+        t.events(),
+        [Event::Update {
+            announced: vec![c()],
+            withdrawn: vec![a()],
+            serial: 0
+        }]
+    );
+    assert_eq!(t.c.session(), Some((8, 0)));
+    assert_eq!(t.c.poll_timeout(), Some(t.at(21 + 1800)), "Refresh");
+    t.c.connection_closed(t.at(22));
+    assert_eq!(t.c.poll_timeout(), Some(t.at(21 + 3600)), "Expire renewed");
+}
+
+#[test]
+fn refused_session_data_still_expires() {
+    let mut t = T::synced(&[a(), b()]);
+    t.c.connection_closed(t.at(10));
+    refused_serial_query(&mut t, 20);
+    t.events();
+    t.c.connection_closed(t.at(20));
+    // The cache fails the Reset Query too: no session to forget, so no hurry.
+    t.open(20);
+    assert_eq!(t.sent(), [(Version::V1, Pdu::ResetQuery)]);
+    let report = Pdu::ErrorReport {
+        code: ErrorCode::InternalError,
+        pdu: vec![],
+        text: "broken".into(),
+    };
+    t.feed_pdus(20, Version::V1, &[report]);
+    let ev = t.events();
+    let [Event::Close(reason @ CloseReason::CacheError { .. })] = &ev[..] else {
+        panic!("{ev:?}")
+    };
+    assert!(!reason.reconnect_at_once());
+    t.c.connection_closed(t.at(20));
+    // Expire of the last End of Data (serial 1 at 0 s, 3600 s) still holds.
+    t.c.handle_timeout(t.at(3599));
+    assert!(t.events().is_empty());
+    assert_eq!(t.c.vrps().count(), 2);
+    t.c.handle_timeout(t.at(3600));
+    assert_eq!(t.events(), [Event::Reset]);
+    assert_eq!(t.c.vrps().count(), 0);
+    assert_eq!(t.c.poll_timeout(), None);
 }
 
 #[test]
