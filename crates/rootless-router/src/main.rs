@@ -71,6 +71,35 @@ fn init_logging(default: &str) {
         .try_init();
 }
 
+/// `check`'s note when eBGP sessions filter as DN42 but there are no ROAs to validate
+/// against (no `[roa]`): the node then accepts RPKI-invalid and unknown routes, which
+/// the DN42 wiki's filter drops. iBGP routes are not validated in any case.
+fn no_roa_note(c: &Config) -> Option<String> {
+    if c.roa.is_some() {
+        return None;
+    }
+    let sessions: Vec<&str> = c
+        .bgp
+        .iter()
+        .filter(|b| b.import == rr_config::Policy::Dn42 && Some(b.remote_asn) != c.router.asn)
+        .map(|b| b.name.as_str())
+        .collect();
+    if sessions.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "note: no [roa] section: bgp {} {} (import = \"dn42\") {} no ROA origin \
+         validation; add [roa] to drop invalid and unknown routes as the DN42 wiki does",
+        if sessions.len() == 1 {
+            "session"
+        } else {
+            "sessions"
+        },
+        sessions.join(", "),
+        if sessions.len() == 1 { "does" } else { "do" }
+    ))
+}
+
 fn real_main(cli: Cli) -> Result<ExitCode> {
     match cli.cmd {
         Cmd::Run { config } => {
@@ -123,6 +152,9 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
                     c.routes.len(),
                     c.bgp.len()
                 );
+                if let Some(note) = no_roa_note(&c) {
+                    println!("{note}");
+                }
                 Ok(ExitCode::SUCCESS)
             }
             Err(e) => {
@@ -150,5 +182,36 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
             init_logging("warn");
             demo::run(args)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(tail: &str) -> Config {
+        let text = format!(
+            "[router]\nasn = 4242420001\nrouter_id = \"172.20.0.1\"\n\n\
+             [[bgp]]\nname = \"ebgp\"\nneighbor = \"127.0.0.1\"\nremote_asn = 4242420002\n\
+             transport = \"host\"\n\n\
+             [[bgp]]\nname = \"ibgp\"\nneighbor = \"127.0.0.2\"\nremote_asn = 4242420001\n\
+             transport = \"host\"\n\n\
+             [[bgp]]\nname = \"open\"\nneighbor = \"127.0.0.3\"\nremote_asn = 4242420003\n\
+             transport = \"host\"\nimport = \"all\"\n{tail}"
+        );
+        Config::parse(&text, "t.toml", std::path::Path::new("/")).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn check_notes_dn42_sessions_without_roa() {
+        let note = no_roa_note(&config("")).expect("a note");
+        // Only the eBGP session importing as DN42 is named.
+        assert!(
+            note.contains("bgp session ebgp (import = \"dn42\") does no"),
+            "{note}"
+        );
+        assert!(!note.contains("ibgp") && !note.contains("open"), "{note}");
+        let with_roa = config("\n[roa]\nfiles = [\"/roa_dn42.conf\"]\n");
+        assert_eq!(no_roa_note(&with_roa), None);
     }
 }

@@ -290,6 +290,24 @@ impl Bgp {
                 spawn_accept(shared.clone(), n, l);
             }
         }
+        if config.roa.is_none() {
+            // RFC 6811 validation needs ROAs; iBGP routes are not validated anyway.
+            let unchecked: Vec<&str> = config
+                .bgp
+                .iter()
+                .filter(|b| {
+                    b.import == rr_config::Policy::Dn42 && Some(b.remote_asn) != config.router.asn
+                })
+                .map(|b| b.name.as_str())
+                .collect();
+            if !unchecked.is_empty() {
+                tracing::warn!(
+                    sessions = %unchecked.join(", "),
+                    "no [roa] section: sessions with import = \"dn42\" do no ROA origin validation (RFC 6811); \
+                     invalid and unknown routes are accepted (the DN42 wiki's filter drops them)"
+                );
+            }
+        }
         let fib_tx = spawn_fib_writer(&shared)?;
         let roa = config.roa.as_ref().map(|cfg| {
             let s = shared.clone();

@@ -10,11 +10,21 @@
 //! table one re-evaluation.
 //!
 //! Rules it keeps:
-//! - A file is read again only when its stamp changes.
+//! - A file is read again only when its stamp changes, and then only once it has
+//!   settled: modified at least [`SETTLE`] ago by the wall clock, or seen with the same
+//!   stamp for [`SETTLE`] (a modification time in the future). Until then it is looked
+//!   at again when it will be ([`FileCheck::Wait`]), not a whole check interval later.
+//!   A publisher writing in place (the DN42 wiki's cron: `curl -o roa_dn42.conf …`) is
+//!   thus not read halfway through its download. A file never read yet is read at once:
+//!   there is nothing to protect yet, and its ROAs should be in place before routes
+//!   arrive.
 //! - A file that cannot be read, is not well-formed JSON, or comes back blank (or with
 //!   nothing but bad lines) after having held ROAs keeps its previous ROAs: a
-//!   half-written file never wipes them. Such a failure is reported once, until the
-//!   file is fine again ([`FileRead::Kept`]`{ first }`).
+//!   half-written file never wipes them. Likewise a BIRD file read before whose last
+//!   statement is bad and which does not end with a newline: it was cut (a download
+//!   that stalled for longer than [`SETTLE`]), and its good lines are only part of the
+//!   set. Such a failure is reported once, until the file is fine again
+//!   ([`FileRead::Kept`]`{ first }`).
 //! - An RTR server's ROAs follow its client's [`Event`]s: `Update` applies the change,
 //!   `Reset` (data expired, or a new cache session) drops them. A closed connection
 //!   keeps them: the client tells when they expire.
@@ -40,13 +50,28 @@ pub(crate) struct FileStamp {
     pub modified_ns: i128,
 }
 
+/// How long a changed file must have been left alone before it is read.
+pub(crate) const SETTLE: Duration = Duration::from_secs(1);
+
+/// One look at a file (`stat`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct FileStat {
+    pub stamp: FileStamp,
+    /// How long ago it was modified, by the wall clock at the look; `None` when its
+    /// modification time is in the future.
+    pub age: Option<Duration>,
+}
+
 /// What to do after a file's stamp was taken ([`RoaSources::file_stat`]).
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum FileCheck {
     /// Unchanged since it was last read: nothing to do.
     Unchanged,
-    /// New or changed: read it and hand the text to [`RoaSources::file_read`].
+    /// New or changed and settled: read it and hand the text to
+    /// [`RoaSources::file_read`].
     Read,
+    /// Changed, but maybe still being written: look at it again at `until`.
+    Wait { until: Instant },
     /// It cannot be looked at; its previous ROAs stay. `first`: the first failure since
     /// it was last fine (log it).
     Failed { error: String, first: bool },
@@ -70,6 +95,8 @@ struct FileSource {
     path: PathBuf,
     /// The stamp of what was last read (`None`: read it at the next check).
     stamp: Option<FileStamp>,
+    /// A changed stamp waiting to settle, and when it was first seen.
+    settling: Option<(FileStamp, Instant)>,
     /// Sorted, without duplicates.
     roas: Vec<Roa>,
     /// Read successfully at least once.
@@ -136,6 +163,27 @@ fn roa_of(v: &Vrp) -> Option<Roa> {
     Roa::new(v.prefix, v.max_len, v.asn).ok()
 }
 
+/// The line of a BIRD file's last statement when that statement is bad and the text
+/// does not end with a newline: the file was cut there (a download caught halfway).
+fn cut_off(text: &str, parsed: &rr_roa::parse::Parsed) -> Option<usize> {
+    use rr_roa::parse::Format;
+    if !matches!(parsed.format, Format::Bird1 | Format::Bird2) || text.ends_with('\n') {
+        return None;
+    }
+    // 1-based, as the parser counts: lines start after each '\n'.
+    let last = text
+        .split('\n')
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(n, _)| n + 1)
+        .last()?;
+    parsed
+        .errors
+        .last()
+        .filter(|e| e.line == last)
+        .map(|_| last)
+}
+
 /// How `show roa` and the logs word an RTR close.
 pub(crate) fn close_reason(r: &CloseReason) -> String {
     match r {
@@ -160,6 +208,7 @@ impl RoaSources {
                 .map(|path| FileSource {
                     path,
                     stamp: None,
+                    settling: None,
                     roas: Vec::new(),
                     loaded: false,
                     error: None,
@@ -194,17 +243,42 @@ impl RoaSources {
         self.rtr.get(i).map_or("?", |r| r.name.as_str())
     }
 
-    /// File `i`'s stamp, or why it could not be taken.
-    pub fn file_stat(&mut self, i: usize, stat: Result<FileStamp, String>) -> FileCheck {
+    /// A look at file `i` at `now`, or why it could not be looked at.
+    pub fn file_stat(
+        &mut self,
+        i: usize,
+        now: Instant,
+        stat: Result<FileStat, String>,
+    ) -> FileCheck {
         let Some(f) = self.files.get_mut(i) else {
             return FileCheck::Unchanged;
         };
         match stat {
-            Ok(stamp) if f.stamp == Some(stamp) => FileCheck::Unchanged,
-            Ok(_) => FileCheck::Read,
+            Ok(FileStat { stamp, .. }) if f.stamp == Some(stamp) => {
+                f.settling = None;
+                FileCheck::Unchanged
+            }
+            Ok(_) if !f.loaded => FileCheck::Read,
+            Ok(FileStat { stamp, age }) => {
+                let since = match f.settling {
+                    Some((s, since)) if s == stamp => since,
+                    _ => {
+                        f.settling = Some((stamp, now));
+                        now
+                    }
+                };
+                let stable = since + SETTLE;
+                let due = age.map_or(stable, |age| stable.min(now + SETTLE.saturating_sub(age)));
+                if due <= now {
+                    FileCheck::Read
+                } else {
+                    FileCheck::Wait { until: due }
+                }
+            }
             Err(error) => {
                 // Read it again once it is back, whatever its stamp then.
                 f.stamp = None;
+                f.settling = None;
                 if f.error.as_ref() == Some(&error) {
                     return FileCheck::Unchanged;
                 }
@@ -214,15 +288,9 @@ impl RoaSources {
         }
     }
 
-    /// File `i`'s text as read with stamp `stamp` (taken before reading), or why it
-    /// could not be read.
-    pub fn file_read(
-        &mut self,
-        i: usize,
-        now: Instant,
-        stamp: FileStamp,
-        text: Result<String, String>,
-    ) -> FileRead {
+    /// File `i`'s text as read with stamp `stamp` (taken before reading). A file that
+    /// could not be read goes to [`RoaSources::file_stat`] as an error.
+    pub fn file_read(&mut self, i: usize, now: Instant, stamp: FileStamp, text: &str) -> FileRead {
         let Some(f) = self.files.get_mut(i) else {
             return FileRead::Kept {
                 error: "no such source".into(),
@@ -230,19 +298,27 @@ impl RoaSources {
             };
         };
         f.stamp = Some(stamp);
-        let parsed = text.and_then(|t| {
-            let blank = t.trim().is_empty();
-            rr_roa::parse::parse_str(&t)
-                .map(|p| (p, blank))
-                .map_err(|e| e.to_string())
-        });
-        let (parsed, blank) = match parsed {
-            Ok(p) => p,
-            Err(error) => {
+        f.settling = None;
+        let blank = text.trim().is_empty();
+        let (parsed, cut) = match rr_roa::parse::parse_str(text) {
+            Ok(p) => {
+                let cut = cut_off(text, &p);
+                (p, cut)
+            }
+            Err(e) => {
+                let error = e.to_string();
                 let first = f.fail(error.clone());
                 return FileRead::Kept { error, first };
             }
         };
+        if let Some(line) = cut.filter(|_| f.loaded) {
+            let error = format!(
+                "line {line}, the last, is bad and the file does not end with a newline: \
+                 cut off (being written?)"
+            );
+            let first = f.fail(error.clone());
+            return FileRead::Kept { error, first };
+        }
         if parsed.roas.is_empty() && !f.roas.is_empty() && (blank || !parsed.errors.is_empty()) {
             let error = if blank {
                 "the file is empty (being written?)".to_string()
@@ -462,10 +538,23 @@ mod tests {
         )
     }
 
+    /// A look at a file modified `age` ago.
+    fn seen(stamp: FileStamp, age: Duration) -> Result<FileStat, String> {
+        Ok(FileStat {
+            stamp,
+            age: Some(age),
+        })
+    }
+
+    /// A look at a file modified long ago.
+    fn old(stamp: FileStamp) -> Result<FileStat, String> {
+        seen(stamp, Duration::from_secs(60))
+    }
+
     /// Stat then read, as the OS layer does.
     fn feed(s: &mut RoaSources, i: usize, now: Instant, st: FileStamp, text: &str) -> FileRead {
-        assert_eq!(s.file_stat(i, Ok(st)), FileCheck::Read);
-        s.file_read(i, now, st, Ok(text.to_string()))
+        assert_eq!(s.file_stat(i, now, old(st)), FileCheck::Read);
+        s.file_read(i, now, st, text)
     }
 
     fn loaded(r: FileRead) -> (usize, bool) {
@@ -513,7 +602,7 @@ mod tests {
         let mut s = two_files();
         feed(&mut s, 0, t0, stamp(1), BIRD);
         assert!(s.poll_publish(t0).is_some());
-        assert_eq!(s.file_stat(0, Ok(stamp(1))), FileCheck::Unchanged);
+        assert_eq!(s.file_stat(0, t0, old(stamp(1))), FileCheck::Unchanged);
         // Touched, same content: read, but nothing to publish.
         assert_eq!(loaded(feed(&mut s, 0, t0, stamp(2), BIRD)), (2, false));
         assert_eq!(s.poll_timeout(), None);
@@ -522,7 +611,7 @@ mod tests {
             inode: 8,
             ..stamp(2)
         };
-        assert_eq!(s.file_stat(0, Ok(renamed)), FileCheck::Read);
+        assert_eq!(s.file_stat(0, t0, old(renamed)), FileCheck::Read);
     }
 
     #[test]
@@ -558,10 +647,10 @@ mod tests {
         // Gone (renamed away) for a moment: the same error is reported once.
         let gone = Err("No such file or directory".to_string());
         assert!(matches!(
-            s.file_stat(0, gone.clone()),
+            s.file_stat(0, t0, gone.clone()),
             FileCheck::Failed { first: false, .. }
         ));
-        assert_eq!(s.file_stat(0, gone), FileCheck::Unchanged);
+        assert_eq!(s.file_stat(0, t0, gone), FileCheck::Unchanged);
         assert_eq!(s.poll_timeout(), None, "nothing changed");
         let (sources, total, _) = s.status(t0);
         assert_eq!((sources[0].state.as_str(), sources[0].v4), ("kept", 1));
@@ -580,6 +669,133 @@ mod tests {
         ));
         assert_eq!(s.poll_publish(t0 + DEBOUNCE), None);
         assert_eq!(first.len(), 2);
+    }
+
+    /// The wiki's cron downloads over the file in place: a changed file is read only
+    /// once it was left alone for [`SETTLE`], and looked at again then, not a check
+    /// interval later.
+    #[test]
+    fn a_file_being_written_in_place_is_read_once_it_settles() {
+        let t0 = Instant::now();
+        let mut s = two_files();
+        feed(&mut s, 0, t0, stamp(1), BIRD);
+        s.poll_publish(t0).unwrap();
+        // Modified 300 ms ago: looked at again when it is 1 s old.
+        let t1 = t0 + Duration::from_secs(5);
+        let ms = Duration::from_millis;
+        assert_eq!(
+            s.file_stat(0, t1, seen(stamp(2), ms(300))),
+            FileCheck::Wait {
+                until: t1 + ms(700)
+            }
+        );
+        // Still growing then: its new modification time counts.
+        let t2 = t1 + ms(700);
+        assert_eq!(
+            s.file_stat(0, t2, seen(stamp(3), ms(100))),
+            FileCheck::Wait {
+                until: t2 + ms(900)
+            }
+        );
+        let t3 = t2 + ms(900);
+        assert_eq!(s.file_stat(0, t3, seen(stamp(3), SETTLE)), FileCheck::Read);
+        assert_eq!(loaded(s.file_read(0, t3, stamp(3), BIRD)), (2, false));
+        // Renamed over it from a file written long ago (tmp + mv): read at once.
+        let renamed = FileStamp {
+            inode: 9,
+            ..stamp(1)
+        };
+        assert_eq!(s.file_stat(0, t3, old(renamed)), FileCheck::Read);
+    }
+
+    /// A modification time in the future (clock skew) never gets old: the file is read
+    /// once its stamp was seen unchanged for [`SETTLE`].
+    #[test]
+    fn a_file_from_the_future_is_read_once_its_stamp_holds() {
+        let t0 = Instant::now();
+        let mut s = two_files();
+        feed(&mut s, 0, t0, stamp(1), BIRD);
+        let future = Ok(FileStat {
+            stamp: stamp(2),
+            age: None,
+        });
+        let until = t0 + SETTLE;
+        assert_eq!(
+            s.file_stat(0, t0, future.clone()),
+            FileCheck::Wait { until }
+        );
+        assert_eq!(
+            s.file_stat(0, until - Duration::from_millis(1), future.clone()),
+            FileCheck::Wait { until }
+        );
+        assert_eq!(s.file_stat(0, until, future), FileCheck::Read);
+    }
+
+    /// Nothing to protect yet: a new file is read at once, however fresh, so that its
+    /// ROAs are in place before routes arrive.
+    #[test]
+    fn a_file_never_read_is_read_at_once() {
+        let t0 = Instant::now();
+        let mut s = two_files();
+        let fresh = seen(stamp(1), Duration::ZERO);
+        assert_eq!(s.file_stat(0, t0, fresh.clone()), FileCheck::Read);
+        // The half JSON document is not taken: still nothing loaded, still at once.
+        let half = &JSON[..JSON.len() / 2];
+        assert!(matches!(
+            s.file_read(1, t0, stamp(1), half),
+            FileRead::Kept { .. }
+        ));
+        assert_eq!(
+            s.file_stat(1, t0, seen(stamp(2), Duration::ZERO)),
+            FileCheck::Read
+        );
+    }
+
+    /// A download cut mid-line: N good lines and a bad last one without a newline. The
+    /// previous set stays; once the file is whole, it is taken.
+    #[test]
+    fn a_bird_file_cut_mid_line_keeps_the_previous_set() {
+        let t0 = Instant::now();
+        let mut s = two_files();
+        let whole = "# DN42 ROAs\n\
+                     route 172.20.0.0/24 max 28 as 4242420001;\n\
+                     route 172.21.0.0/24 max 28 as 4242420002;\n\
+                     route 172.22.0.0/24 max 28 as 4242420003;\n";
+        feed(&mut s, 0, t0, stamp(1), whole);
+        assert_eq!(s.poll_publish(t0).unwrap().len(), 3);
+        // Cut inside the last statement's AS number, and before its `max`.
+        for (n, at) in [(2, whole.len() - 4), (3, whole.len() - 25)] {
+            let cut = &whole[..at];
+            assert!(!cut.ends_with('\n'));
+            let FileRead::Kept { error, .. } = feed(&mut s, 0, t0, stamp(n), cut) else {
+                panic!("a cut file was taken: {cut:?}")
+            };
+            assert!(error.contains("line 4"), "{error}");
+            assert!(error.contains("cut off"), "{error}");
+        }
+        assert_eq!(s.poll_timeout(), None, "the set stays");
+        assert_eq!(s.status(t0).0[0].state, "kept");
+        // The same bad last line with its newline: a typo, not a cut; taken.
+        let typo = format!(
+            "{}route 172.23.0.0/24 max 28 as AS1;\n",
+            &whole[..whole.len() - 42]
+        );
+        let FileRead::Loaded { roas, errors, .. } = feed(&mut s, 0, t0, stamp(4), &typo) else {
+            panic!("not loaded")
+        };
+        assert_eq!((roas, errors.len(), errors[0].line), (2, 1, 4));
+        // Whole again.
+        assert_eq!(loaded(feed(&mut s, 0, t0, stamp(5), whole)), (3, true));
+        assert_eq!(s.status(t0).0[0].state, "loaded");
+        // A cut JSON document is not well-formed: kept by the rule before.
+        assert!(matches!(
+            feed(&mut s, 1, t0, stamp(1), JSON.trim_end()),
+            FileRead::Loaded { .. }
+        ));
+        assert!(matches!(
+            feed(&mut s, 1, t0, stamp(2), &JSON[..JSON.len() - 3]),
+            FileRead::Kept { .. }
+        ));
     }
 
     #[test]

@@ -4,7 +4,10 @@
 //!
 //! What it is: [`RoaFeed`], owned by the control thread beside the route table. Files
 //! are looked at (`stat`: inode, size, modification time) and read only when that
-//! changed. An RTR connection is made by a short-lived thread and read by one reader
+//! changed and the file has settled (see [`crate::roa`]). Only regular files of at most
+//! [`MAX_FILE`] bytes are read, opened with `O_NONBLOCK`, so that a FIFO, a device or a
+//! runaway file put in a ROA file's place cannot block or swamp the control thread;
+//! anything else is refused with its reason, and the file's previous ROAs stay. An RTR connection is made by a short-lived thread and read by one reader
 //! thread per connection, which hand what they get to the control thread as
 //! [`RtrMsg`]s (the way host BGP sessions do); the few bytes the client sends (queries)
 //! are written from the control thread without blocking. A failed or closed connection
@@ -15,17 +18,18 @@
 //! What it is not: the rules. What a file or an RTR event does to the ROA set, and when
 //! a new set is handed to the route table, is [`crate::roa::RoaSources`]'s (sans-IO).
 
-use crate::roa::{close_reason, FileCheck, FileRead, FileStamp, RoaSources};
+use crate::roa::{close_reason, FileCheck, FileRead, FileStamp, FileStat, RoaSources};
 use rr_config::RoaConfig;
 use rr_roa::RoaSet;
 use rr_rtr::{Client, Event};
+use std::fs::{File, Metadata};
 use std::io::{ErrorKind, Read};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// A new ROA set is handed to the route table at most this often.
 pub(crate) const PUBLISH_EVERY: Duration = Duration::from_millis(500);
@@ -36,6 +40,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const WRITE_RETRY: Duration = Duration::from_millis(20);
 /// Bad lines logged one by one per read of a file; the rest are counted.
 const BAD_LINES_LOGGED: usize = 20;
+/// The largest ROA file read (DN42's are about 200 KB).
+pub(crate) const MAX_FILE: u64 = 64 << 20;
 
 /// What an RTR connection's threads tell the control thread. `gen` tells the messages
 /// of an old connection of the same server apart.
@@ -88,13 +94,77 @@ pub(crate) struct RoaFeed {
     notify: Notify,
 }
 
-fn stamp_of(path: &Path) -> Result<FileStamp, String> {
-    let m = std::fs::metadata(path).map_err(|e| e.to_string())?;
-    Ok(FileStamp {
-        inode: m.ino(),
-        len: m.size(),
-        modified_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
+/// What `m` says of a ROA file, or why it is not read: not a regular file (a FIFO
+/// would block the reader), or larger than [`MAX_FILE`].
+fn stat_of(m: &Metadata) -> Result<FileStat, String> {
+    let t = m.file_type();
+    let kind = if t.is_file() {
+        None
+    } else if t.is_dir() {
+        Some("a directory")
+    } else if t.is_fifo() {
+        Some("a FIFO")
+    } else if t.is_socket() {
+        Some("a socket")
+    } else if t.is_char_device() || t.is_block_device() {
+        Some("a device")
+    } else {
+        Some("of an unknown type")
+    };
+    if let Some(kind) = kind {
+        return Err(format!("not a regular file ({kind}): refused"));
+    }
+    if m.size() > MAX_FILE {
+        return Err(format!(
+            "{} bytes, larger than the {} MiB allowed: refused",
+            m.size(),
+            MAX_FILE >> 20
+        ));
+    }
+    Ok(FileStat {
+        stamp: FileStamp {
+            inode: m.ino(),
+            len: m.size(),
+            modified_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
+        },
+        age: m
+            .modified()
+            .ok()
+            .and_then(|t| SystemTime::now().duration_since(t).ok()),
     })
+}
+
+/// A look at the file at `path` (following symbolic links), without opening it.
+fn look(path: &Path) -> Result<FileStat, String> {
+    stat_of(&std::fs::metadata(path).map_err(|e| e.to_string())?)
+}
+
+/// Opens the file at `path` without blocking (whatever it became since [`look`]) and
+/// looks at what was opened.
+fn open(path: &Path) -> Result<(File, FileStat), String> {
+    let file = File::options()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| e.to_string())?;
+    let stat = stat_of(&file.metadata().map_err(|e| e.to_string())?)?;
+    Ok((file, stat))
+}
+
+/// The text of an opened file, at most [`MAX_FILE`] bytes of it (it may grow while
+/// read).
+fn read_text(file: File) -> Result<String, String> {
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > MAX_FILE {
+        return Err(format!(
+            "grew past the {} MiB allowed while read: refused",
+            MAX_FILE >> 20
+        ));
+    }
+    String::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_string())
 }
 
 impl RoaFeed {
@@ -228,40 +298,59 @@ impl RoaFeed {
             .is_some_and(|s| s.gen == gen && !matches!(s.link, Link::Idle { .. }))
     }
 
+    /// Whether file `i`, looked at as `stat`, is to be read now; logs a failure, and
+    /// brings the next check forward when the file is settling.
+    fn want_read(&mut self, i: usize, now: Instant, stat: Result<FileStat, String>) -> bool {
+        match self.sources.file_stat(i, now, stat) {
+            FileCheck::Read => true,
+            FileCheck::Unchanged => false,
+            FileCheck::Wait { until } => {
+                self.next_check = self.next_check.min(until);
+                false
+            }
+            FileCheck::Failed { error, first } => {
+                if first {
+                    let file = self.sources.file_paths().nth(i).map(Path::display);
+                    if let Some(file) = file {
+                        tracing::warn!(%file, %error, "ROA file not read; its ROAs read before are kept");
+                    }
+                }
+                false
+            }
+        }
+    }
+
     fn check_files(&mut self, now: Instant) {
         self.next_check = now + self.check_every;
         let paths: Vec<_> = self.sources.file_paths().map(Path::to_path_buf).collect();
         for (i, path) in paths.iter().enumerate() {
             let file = path.display();
-            match self.sources.file_stat(i, stamp_of(path)) {
-                FileCheck::Unchanged => continue,
-                FileCheck::Failed { error, first } => {
-                    if first {
-                        tracing::warn!(%file, %error, "ROA file unreadable; its ROAs read before are kept");
-                    }
-                    continue;
-                }
-                FileCheck::Read => {}
+            let looked = look(path);
+            let seen = looked.as_ref().ok().map(|s| s.stamp);
+            if !self.want_read(i, now, looked) {
+                continue;
             }
-            // Stamp first: a write during the read changes it again, and the next
-            // check reads the file again.
-            let read = stamp_of(path).and_then(|st| {
-                std::fs::read_to_string(path)
-                    .map(|t| (st, t))
-                    .map_err(|e| e.to_string())
-            });
-            let (st, text) = match read {
-                Ok((st, t)) => (st, Ok(t)),
+            let (opened, stat) = match open(path) {
+                Ok((f, stat)) => (f, stat),
                 Err(e) => {
-                    if let FileCheck::Failed { error, first: true } =
-                        self.sources.file_stat(i, Err(e))
-                    {
-                        tracing::warn!(%file, %error, "ROA file unreadable; its ROAs read before are kept");
-                    }
+                    self.want_read(i, now, Err(e));
                     continue;
                 }
             };
-            match self.sources.file_read(i, now, st, text) {
+            // Replaced or written to since the look: that version must settle too.
+            if Some(stat.stamp) != seen && !self.want_read(i, now, Ok(stat)) {
+                continue;
+            }
+            // The stamp is taken before reading: a write during the read changes it
+            // again, and a later check reads the file again.
+            let text = match read_text(opened) {
+                Ok(t) => t,
+                Err(e) => {
+                    self.want_read(i, now, Err(e));
+                    continue;
+                }
+            };
+            match self.sources.file_read(i, now, stat.stamp, &text) {
                 FileRead::Loaded {
                     roas,
                     changed,
@@ -430,10 +519,12 @@ fn flush(stream: &TcpStream, out: &mut Vec<u8>) -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    //! Against a real cache: Debian's `stayrtr` serving a JSON file on loopback. Skipped
-    //! (with a message) where it is not installed.
+    //! Files that are not to be read (a FIFO, a huge file), then against a real cache:
+    //! Debian's `stayrtr` serving a JSON file on loopback (skipped, with a message,
+    //! where it is not installed).
 
     use super::*;
+    use crate::roa::SETTLE;
     use rr_config::RtrConfig;
     use rr_roa::Roa;
     use std::process::{Child, Command, Stdio};
@@ -535,6 +626,84 @@ mod tests {
                 }
             }
         }
+    }
+
+    fn quiet() -> Notify {
+        Arc::new(|_| true)
+    }
+
+    /// A FIFO or an oversized file put where a ROA file was is refused (without
+    /// blocking: nobody writes to the FIFO), and the file's ROAs read before stay. Then
+    /// a file written in place is looked at again once it has settled, well before the
+    /// next check, and taken.
+    #[test]
+    fn refused_files_keep_the_roas_and_a_fresh_file_settles() {
+        let dir = std::env::temp_dir().join(format!("rr-node-roa-files-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("roa_dn42.conf");
+        publish(&file, "route 172.20.4.128/26 max 29 as 4242420049;\n");
+        let cfg = RoaConfig {
+            files: vec![file.clone()],
+            rtr: Vec::new(),
+            check_interval: 5,
+            reject_invalid: true,
+            reject_unknown: true,
+        };
+        let t0 = Instant::now();
+        let mut feed = RoaFeed::new(&cfg, quiet(), t0);
+        let want = set_of(&[("172.20.4.128/26", 29, 4242420049)]);
+        assert_eq!(feed.poll_publish(t0), Some(want));
+
+        std::fs::remove_file(&file).unwrap();
+        let c = std::ffi::CString::new(file.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        // Opened without blocking, and refused: what a race between the look and the
+        // open would meet.
+        let err = open(&file).expect_err("a FIFO refused");
+        assert!(err.contains("not a regular file (a FIFO)"), "{err}");
+        let t1 = t0 + Duration::from_secs(5);
+        feed.drive(t1);
+        let st = &feed.sources().status(t1).0[0];
+        assert_eq!((st.state.as_str(), st.v4), ("kept", 1));
+        let err = st.last_error.as_deref().unwrap();
+        assert!(err.contains("a FIFO"), "{err}");
+
+        std::fs::remove_file(&file).unwrap();
+        let huge = File::create(&file).unwrap();
+        huge.set_len(MAX_FILE + 1).unwrap();
+        let t2 = t1 + Duration::from_secs(5);
+        feed.drive(t2);
+        let st = &feed.sources().status(t2).0[0];
+        assert_eq!((st.state.as_str(), st.v4), ("kept", 1));
+        let err = st.last_error.as_deref().unwrap();
+        assert!(err.contains("larger than the 64 MiB allowed"), "{err}");
+        assert_eq!(feed.poll_publish(t2), None, "nothing changed");
+
+        // Written in place (the huge file truncated and rewritten), with a
+        // modification time in the future, so that only the virtual clock counts.
+        let text = "route 172.20.0.0/24 max 28 as 4242420001;\n\
+                    route 172.21.0.0/24 max 28 as 4242420002;\n";
+        std::fs::write(&file, text).unwrap();
+        let later = SystemTime::now() + Duration::from_secs(3600);
+        File::options()
+            .write(true)
+            .open(&file)
+            .and_then(|f| f.set_modified(later))
+            .unwrap();
+        let t3 = t2 + Duration::from_secs(5);
+        feed.drive(t3);
+        assert_eq!(feed.sources().status(t3).0[0].v4, 1, "not read yet");
+        assert_eq!(feed.poll_timeout(), Some(t3 + SETTLE), "not 5 s later");
+        // Its stamp held for SETTLE: read.
+        feed.drive(t3 + SETTLE);
+        let want = set_of(&[
+            ("172.20.0.0/24", 28, 4242420001),
+            ("172.21.0.0/24", 28, 4242420002),
+        ]);
+        assert_eq!(feed.poll_publish(t3 + SETTLE), Some(want));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
