@@ -124,9 +124,7 @@ impl Tunnel {
 
     fn learn_endpoint(&mut self, from: SocketAddr) {
         if self.endpoint != Some(from) {
-            if self.endpoint.is_some() {
-                tracing::info!(old = ?self.endpoint, new = %from, "peer endpoint changed");
-            }
+            // Logged by the node, with the tunnel's name, when its timer tick sees it.
             self.endpoint = Some(from);
             self.stats.endpoint_changes += 1;
         }

@@ -18,6 +18,7 @@
 //! process and policies live in `rr-bgp` and `rr-rib`; nothing here decides a route.
 
 use crate::control::ControlMsg;
+use crate::logging::LogLimit;
 use crate::roa_io::{RoaFeed, RtrMsg};
 use crate::shared::{RouteSource, Shared};
 use ipnet::IpNet;
@@ -127,6 +128,9 @@ struct PeerSlot {
     disabled: bool,
     /// Negotiated when Established, for `show bgp`.
     established: Option<rr_bgp::session::Negotiated>,
+    /// "UPDATE treated as withdraw" lines: a broken or hostile peer sends them by the
+    /// thousand.
+    taw_log: LogLimit,
 }
 
 pub(crate) struct Bgp {
@@ -146,6 +150,9 @@ pub(crate) struct Bgp {
     roa: Option<RoaFeed>,
     /// What ROA validation rejects (`[roa] invalid`, `unknown`), for `show roa`.
     roa_rules: Option<RoaRules>,
+    /// "connection from an unknown neighbor" lines: anyone reaching our port 179 can
+    /// make them.
+    stranger_log: LogLimit,
 }
 
 fn bgp_family(f: Family) -> BgpFamily {
@@ -260,6 +267,7 @@ impl Bgp {
                 iface,
                 disabled: false,
                 established: None,
+                taw_log: LogLimit::new(5, Duration::from_secs(60)),
             });
         }
         let listener = if config.bgp.iter().any(|b| b.transport == Transport::Tunnel) {
@@ -328,6 +336,7 @@ impl Bgp {
             buf: vec![0u8; READ_CHUNK],
             roa,
             roa_rules,
+            stranger_log: LogLimit::new(5, Duration::from_secs(60)),
         };
         // The files' ROAs are in place before any route arrives.
         bgp.apply_roas(now);
@@ -467,7 +476,9 @@ impl Bgp {
                 })
             });
             let Some(peer) = found else {
-                tracing::info!(from = ?from, "BGP connection from an unknown neighbor refused");
+                if let Some(suppressed) = self.stranger_log.allow(now) {
+                    tracing::info!(from = ?from, suppressed, "BGP connection from an unknown neighbor refused");
+                }
                 stack.tcp_abort(h);
                 stack.tcp_release(h);
                 continue;
@@ -677,7 +688,10 @@ impl Bgp {
             }
             Event::Update(u) => {
                 if let Some(why) = &u.treat_as_withdraw {
-                    tracing::warn!(session = %self.peers[n].cfg.name, %why, "UPDATE treated as withdraw (RFC 7606)");
+                    let p = &mut self.peers[n];
+                    if let Some(suppressed) = p.taw_log.allow(now) {
+                        tracing::warn!(session = %p.cfg.name, %why, suppressed, "UPDATE treated as withdraw (RFC 7606)");
+                    }
                 }
                 if let rr_rib::ImportOutcome::LimitReached { family, action } =
                     self.rib.import(id, &u)

@@ -97,6 +97,8 @@ pub(crate) struct Control {
     batch: Vec<u8>,
     bgp: Bgp,
     exec: Exec,
+    /// Per tunnel: what the last tick saw, to log each state change once.
+    watches: Vec<crate::logging::TunnelWatch>,
 }
 
 impl Control {
@@ -132,6 +134,7 @@ impl Control {
             batch: batch_buffer(),
             bgp,
             exec,
+            watches: Vec::new(),
         })
     }
 
@@ -273,14 +276,17 @@ impl Control {
     }
 
     fn tick_tunnels(&mut self) {
-        for slot in &self.shared.tunnels {
-            let out = {
+        self.watches
+            .resize_with(self.shared.tunnels.len(), Default::default);
+        for (slot, watch) in self.shared.tunnels.iter().zip(&mut self.watches) {
+            let (out, stats) = {
                 let mut t = slot.tunnel.lock().unwrap_or_else(|e| e.into_inner());
-                t.update_timers(&mut self.buf)
+                (t.update_timers(&mut self.buf), t.stats())
             };
             if let Some((to, d)) = out {
                 slot.send_datagram(to, d);
             }
+            crate::logging::log_tunnel_changes(&slot.name, &watch.observe(&stats));
         }
     }
 

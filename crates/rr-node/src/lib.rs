@@ -18,6 +18,7 @@ mod bgp;
 mod control;
 mod ctl_server;
 mod exec;
+mod logging;
 mod roa;
 mod roa_io;
 mod shared;
