@@ -3,8 +3,8 @@
 //! [`Config::load`] reads the TOML file described in SPEC.md ("The config file"),
 //! checks everything that can be checked without starting the router (types, unknown
 //! keys, key material, key files, duplicate names and ports, MTU, endpoints, route
-//! prefixes, DN42 community values, ROA sources, route policies, references between
-//! sections) and either returns a fully typed [`Config`] or
+//! prefixes, DN42 community values, ROA sources, route policies, the metrics address,
+//! references between sections) and either returns a fully typed [`Config`] or
 //! *all* problems found, each with its line and key ([`ConfigErrors`]).
 //!
 //! It also holds WireGuard key helpers: [`Key`] (base64 in and out, never printed by
@@ -55,6 +55,8 @@ pub struct Config {
     pub roa: Option<RoaConfig>,
     /// `[[policy]]`: named route policies, in file order (names unique).
     pub policies: Vec<std::sync::Arc<rr_policy::Policy>>,
+    /// `[metrics]`: where Prometheus scrapes the node; `None` when absent.
+    pub metrics: Option<MetricsConfig>,
     /// The file it came from (`None` from [`Config::parse`]).
     pub source: Option<PathBuf>,
 }
@@ -270,6 +272,14 @@ pub enum GatewayProtocol {
     Tcp,
     /// `"udp"`: each client address gets its own flow (idle ones expire after 60 s).
     Udp,
+}
+
+/// `[metrics]`: the Prometheus endpoint (plain HTTP, `GET /metrics`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricsConfig {
+    /// `listen`: the host TCP address to serve on (a kernel socket, not the router's
+    /// network), e.g. `127.0.0.1:9324`; never port 0.
+    pub listen: SocketAddr,
 }
 
 /// Default `[roa] check_interval`: seconds between checks of the ROA files.

@@ -8,15 +8,16 @@
 //! on one address), DN42 community values (region, country, a tunnel's latency /
 //! bandwidth / crypto), `[roa]` sources, `[[policy]]` rules (every pattern parsed with
 //! `rr-policy`'s parsers, so the config and the policy engine agree on one syntax) and
-//! sessions' references to policies, and so on. It never stops at the first problem. It is not the
-//! runtime: nothing here binds sockets or talks to peers (so "port already in use by
+//! sessions' references to policies, the `[metrics]` address (a host `addr:port` no
+//! TCP `[[forward]]` listens on), and so on. It never stops at the first problem. It
+//! is not the runtime: nothing here binds sockets or talks to peers (so "port already in use by
 //! another program" is found at start, not here).
 
 use crate::error::ConfigError;
 use crate::tree::{self, Key as TKey, Node, Span, Value};
 use crate::{
     BgpConfig, Config, DnsConfig, Family, GatewayConfig, GatewayProtocol, InterfaceConfig, Key,
-    LimitAction, Policy, RoaConfig, RouteConfig, RouterConfig, RtrConfig, Transport,
+    LimitAction, MetricsConfig, Policy, RoaConfig, RouteConfig, RouterConfig, RtrConfig, Transport,
     DEFAULT_IMPORT_LIMIT, DEFAULT_MTU, DEFAULT_ROA_CHECK_INTERVAL, MIN_MTU,
 };
 use ipnet::IpNet;
@@ -40,7 +41,9 @@ const TOP_KEYS: &[&str] = &[
     "expose",
     "roa",
     "policy",
+    "metrics",
 ];
+const METRICS_KEYS: &[&str] = &["listen"];
 const DNS_KEYS: &[&str] = &["servers", "domains"];
 const GATEWAY_KEYS: &[&str] = &["name", "protocol", "listen", "connect"];
 /// The DNS port (RFC 1035 section 4.2.1).
@@ -631,6 +634,10 @@ impl<'a> Cx<'a> {
                     .collect()
             });
         let (forwards, exposes) = self.gateways(&top, router_addrs.as_deref());
+        let metrics = match top.get("metrics") {
+            Some(f) => self.metrics(f, forwards.as_deref()).map(Some),
+            None => Some(None),
+        };
 
         let (mut router, router_span) = router?;
         if router.router_id.is_none() {
@@ -666,6 +673,7 @@ impl<'a> Cx<'a> {
             dns: dns?,
             forwards: forwards?,
             exposes: exposes?,
+            metrics: metrics?,
             source: None,
         })
     }
@@ -1468,6 +1476,44 @@ impl<'a> Cx<'a> {
             name_span,
             listen_span,
         ))
+    }
+
+    /// `[metrics]`: a host address to serve Prometheus on, not one a TCP `[[forward]]`
+    /// (`forwards`, when valid) already listens on.
+    fn metrics(
+        &mut self,
+        f: Field<'a>,
+        forwards: Option<&[GatewayConfig]>,
+    ) -> Option<MetricsConfig> {
+        let t = self.table(f.node, "metrics".into(), f.span)?;
+        self.unknown_keys(&t, METRICS_KEYS);
+        let (listen, span) = self.gateway_addr(
+            &t,
+            "listen",
+            "the host address Prometheus scrapes, e.g. \"127.0.0.1:9324\"",
+        )?;
+        let ip = listen.ip();
+        if ip.is_multicast() || ip == Ipv4Addr::BROADCAST {
+            self.error(
+                &span,
+                t.key("listen"),
+                format!("{ip} cannot be listened on"),
+            );
+            return None;
+        }
+        let taken = forwards
+            .unwrap_or_default()
+            .iter()
+            .find(|g| g.protocol == GatewayProtocol::Tcp && overlaps(g.listen, listen));
+        if let Some(g) = taken {
+            self.error(
+                &span,
+                t.key("listen"),
+                format!("tcp {listen} is already taken by forward {:?}", g.name),
+            );
+            return None;
+        }
+        Some(MetricsConfig { listen })
     }
 
     /// A required `addr:port` (`[v6]:port`) with a port other than 0, and its span.

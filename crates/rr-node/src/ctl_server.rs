@@ -378,7 +378,7 @@ fn b64(k: &[u8; 32]) -> String {
     base64::engine::general_purpose::STANDARD.encode(k)
 }
 
-fn interfaces(shared: &Shared) -> Response {
+pub(crate) fn interfaces(shared: &Shared) -> Response {
     let interfaces = shared
         .tunnels
         .iter()

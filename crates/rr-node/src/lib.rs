@@ -19,6 +19,7 @@ mod control;
 mod ctl_server;
 mod exec;
 mod logging;
+mod metrics;
 mod roa;
 mod roa_io;
 mod shared;

@@ -48,6 +48,11 @@ pub enum NodeError {
         listen: SocketAddr,
         source: std::io::Error,
     },
+    #[error("[metrics] listen {listen}: cannot listen")]
+    Metrics {
+        listen: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("the control thread's poller: {0}")]
     Poller(std::io::Error),
 }
@@ -500,6 +505,10 @@ pub(crate) fn start(config: Config) -> Result<NodeHandle, NodeError> {
     // Everything that can fail without threads comes first; the control socket last,
     // so a refused start leaves no socket file behind.
     let control = control::Control::new(shared.clone(), &config)?;
+    let metrics = config
+        .metrics
+        .map(|m| crate::metrics::bind(m.listen))
+        .transpose()?;
     let control_socket = ctl_server::socket_path(config.router.control_socket.as_deref());
     let listener = ctl_server::bind(&control_socket)?;
     let mut threads = Vec::new();
@@ -526,6 +535,13 @@ pub(crate) fn start(config: Config) -> Result<NodeHandle, NodeError> {
             "ctl".into(),
             Box::new(move || ctl_server::serve(&s, listener)),
         )?);
+        if let Some(l) = metrics {
+            let s = shared.clone();
+            threads.push(spawn(
+                "metrics".into(),
+                Box::new(move || crate::metrics::serve(&s, l)),
+            )?);
+        }
         Ok(())
     })();
     if let Err(e) = spawned {
