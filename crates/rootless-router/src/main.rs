@@ -1,11 +1,13 @@
 //! `rootless-router`: a complete DN42 router in one unprivileged process.
 //!
-//! What it is: the command line — `run`, `check`, `ctl`, `exec`, `genkey`, `pubkey`, `demo` —
+//! What it is: the command line — `run`, `check`, `ctl`, `exec`, `genkey`, `pubkey`, `demo`,
+//! `import` —
 //! over the library crates. Nothing here is protocol logic.
 
 mod ctl;
 mod demo;
 mod exec;
+mod import;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -48,6 +50,9 @@ enum Cmd {
     Pubkey,
     /// A self-contained network of three nodes on loopback; shows a packet crossing a transit node.
     Demo(demo::DemoArgs),
+    /// Translate wg-quick / BIRD configs into config sections (TOML on stdout; what is
+    /// not translated is reported on stderr): `import wg-quick FILE...`, `import bird FILE`.
+    Import(import::ImportArgs),
 }
 
 fn main() -> ExitCode {
@@ -182,6 +187,7 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
             init_logging("warn");
             demo::run(args)
         }
+        Cmd::Import(args) => import::run(args),
     }
 }
 
