@@ -55,6 +55,9 @@ enum CtlCmd {
         #[arg(short = 'I', long)]
         interface: Option<String>,
     },
+    /// Re-read the config file the node was started with and apply what changed (as
+    /// SIGHUP does); refused whole, changing nothing, if it is invalid or needs a restart.
+    Reload,
 }
 
 #[derive(Subcommand)]
@@ -210,6 +213,7 @@ pub fn run(args: CtlArgs) -> Result<ExitCode> {
             max_hops,
             interface,
         },
+        CtlCmd::Reload => Request::Reload,
     };
     let json = args.json;
     let mut ok = true;
@@ -236,6 +240,7 @@ pub fn run(args: CtlArgs) -> Result<ExitCode> {
         match resp {
             Response::PingDone { received, .. } => ok = *received > 0,
             Response::TracerouteDone { reached } => ok = *reached,
+            Response::Reload { refused, .. } => ok = refused.is_empty(),
             _ => {}
         }
     })?;
@@ -698,6 +703,23 @@ pub fn render(resp: &Response) -> String {
         Response::Exec { answer } => {
             let _ = writeln!(s, "{answer:?}");
         }
+        Response::Reload {
+            file,
+            refused,
+            kept,
+            reevaluated,
+            restarted,
+            added,
+            removed,
+            static_routes_changed,
+        } => render_reload(
+            &mut s,
+            file,
+            refused,
+            [kept, added, removed],
+            [reevaluated, restarted],
+            *static_routes_changed,
+        ),
         Response::Error { message } => {
             let _ = writeln!(s, "error: {message}");
         }
@@ -705,10 +727,99 @@ pub fn render(resp: &Response) -> String {
     s
 }
 
+/// `ctl reload`: what was done, one line per kind of change, or why nothing was.
+fn render_reload(
+    s: &mut String,
+    file: &str,
+    refused: &[String],
+    [kept, added, removed]: [&Vec<String>; 3],
+    [reevaluated, restarted]: [&Vec<rr_ctl::ReloadedSession>; 2],
+    static_routes_changed: bool,
+) {
+    use std::fmt::Write as _;
+    if !refused.is_empty() {
+        let _ = writeln!(s, "reload of {file} refused, nothing changed:");
+        for r in refused {
+            let _ = writeln!(s, "  {r}");
+        }
+        return;
+    }
+    let with_changes = |list: &[rr_ctl::ReloadedSession]| {
+        list.iter()
+            .map(|x| format!("{} ({})", x.name, x.changed.join(", ")))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let _ = writeln!(s, "reloaded {file}");
+    let lines = [
+        ("kept", kept.join(", ")),
+        ("re-evaluated", with_changes(reevaluated)),
+        ("restarted", with_changes(restarted)),
+        ("added", added.join(", ")),
+        ("removed", removed.join(", ")),
+        (
+            "static routes",
+            if static_routes_changed {
+                "replaced".into()
+            } else {
+                String::new()
+            },
+        ),
+    ];
+    for (what, list) in lines {
+        if !list.is_empty() {
+            let _ = writeln!(s, "  {:<15}{list}", format!("{what}:"));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rr_ctl::{BgpSessionStatus, RoaSourceStatus, RouteEntry};
+    use rr_ctl::{BgpSessionStatus, ReloadedSession, RoaSourceStatus, RouteEntry};
+
+    #[test]
+    fn reload_answers_render() {
+        let done = Response::Reload {
+            file: "/etc/rr.toml".into(),
+            refused: Vec::new(),
+            kept: vec!["a".into(), "b".into()],
+            reevaluated: vec![ReloadedSession {
+                name: "c".into(),
+                changed: vec!["import_policy".into(), "policy \"p\"".into()],
+            }],
+            restarted: vec![ReloadedSession {
+                name: "d".into(),
+                changed: vec!["hold_time".into()],
+            }],
+            added: vec!["e".into()],
+            removed: Vec::new(),
+            static_routes_changed: true,
+        };
+        assert_eq!(
+            render(&done),
+            "reloaded /etc/rr.toml\n  \
+             kept:          a, b\n  \
+             re-evaluated:  c (import_policy, policy \"p\")\n  \
+             restarted:     d (hold_time)\n  \
+             added:         e\n  \
+             static routes: replaced\n"
+        );
+        let refused = Response::Reload {
+            file: "/etc/rr.toml".into(),
+            refused: vec!["needs a restart: [metrics]".into()],
+            kept: Vec::new(),
+            reevaluated: Vec::new(),
+            restarted: Vec::new(),
+            added: Vec::new(),
+            removed: Vec::new(),
+            static_routes_changed: false,
+        };
+        assert_eq!(
+            render(&refused),
+            "reload of /etc/rr.toml refused, nothing changed:\n  needs a restart: [metrics]\n"
+        );
+    }
 
     #[test]
     fn routes_words() {

@@ -116,9 +116,10 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
             let sig = loop {
                 match rr_node::signals::wait() {
                     rr_node::signals::Signal::Hangup => {
-                        tracing::warn!(
-                            "SIGHUP: reloading the config is not supported yet; still running"
-                        )
+                        tracing::info!("SIGHUP: reloading the config");
+                        for line in ctl::render(&node.reload()).lines() {
+                            tracing::info!("{line}");
+                        }
                     }
                     sig => break sig,
                 }

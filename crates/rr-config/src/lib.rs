@@ -3,24 +3,26 @@
 //! [`Config::load`] reads the TOML file described in SPEC.md ("The config file"),
 //! checks everything that can be checked without starting the router (types, unknown
 //! keys, key material, key files, duplicate names and ports, MTU, endpoints, route
-//! prefixes, DN42 community values, ROA sources, route policies, the metrics address,
-//! references between sections) and either returns a fully typed [`Config`] or
-//! *all* problems found, each with its line and key ([`ConfigErrors`]).
+//! prefixes, DN42 community values, ROA sources, route policies, the metrics and
+//! looking glass addresses, references between sections) and either returns a fully
+//! typed [`Config`] or *all* problems found, each with its line and key ([`ConfigErrors`]).
 //!
 //! It also holds WireGuard key helpers: [`Key`] (base64 in and out, never printed by
 //! `Debug`) and [`keys`] (`wg genkey` / `wg pubkey`).
 //!
-//! It is not: the router's runtime state, the reload diff (compare two `Config`s with
-//! `==`), or the control protocol. It does no I/O besides reading the config file, the
+//! It also compares two configs for a reload ([`diff()`]). It is not: the router's
+//! runtime state, or the control protocol. It does no I/O besides reading the config file, the
 //! key files it names, and resolving endpoint host names.
 #![forbid(unsafe_code)]
 
+mod diff;
 mod error;
 mod key;
 pub mod keys;
 mod tree;
 mod validate;
 
+pub use diff::{diff, ConfigDiff, SessionAction, SessionChange};
 pub use error::{ConfigError, ConfigErrors};
 pub use key::{Key, KeyError};
 
@@ -57,6 +59,8 @@ pub struct Config {
     pub policies: Vec<std::sync::Arc<rr_policy::Policy>>,
     /// `[metrics]`: where Prometheus scrapes the node; `None` when absent.
     pub metrics: Option<MetricsConfig>,
+    /// `[looking_glass]`: where the read-only web page is served; `None` when absent.
+    pub looking_glass: Option<LookingGlassConfig>,
     /// The file it came from (`None` from [`Config::parse`]).
     pub source: Option<PathBuf>,
 }
@@ -279,6 +283,15 @@ pub enum GatewayProtocol {
 pub struct MetricsConfig {
     /// `listen`: the host TCP address to serve on (a kernel socket, not the router's
     /// network), e.g. `127.0.0.1:9324`; never port 0.
+    pub listen: SocketAddr,
+}
+
+/// `[looking_glass]`: the read-only web page (plain HTTP: sessions, route lookup, ping,
+/// traceroute).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LookingGlassConfig {
+    /// `listen`: the host TCP address to serve on (a kernel socket, not the router's
+    /// network), e.g. `127.0.0.1:8042`; never port 0, never the `[metrics]` address.
     pub listen: SocketAddr,
 }
 

@@ -8,8 +8,8 @@
 //! on one address), DN42 community values (region, country, a tunnel's latency /
 //! bandwidth / crypto), `[roa]` sources, `[[policy]]` rules (every pattern parsed with
 //! `rr-policy`'s parsers, so the config and the policy engine agree on one syntax) and
-//! sessions' references to policies, the `[metrics]` address (a host `addr:port` no
-//! TCP `[[forward]]` listens on), and so on. It never stops at the first problem. It
+//! sessions' references to policies, the `[metrics]` and `[looking_glass]` addresses
+//! (host `addr:port`s no TCP `[[forward]]` or each other listens on), and so on. It never stops at the first problem. It
 //! is not the runtime: nothing here binds sockets or talks to peers (so "port already in use by
 //! another program" is found at start, not here).
 
@@ -17,8 +17,8 @@ use crate::error::ConfigError;
 use crate::tree::{self, Key as TKey, Node, Span, Value};
 use crate::{
     BgpConfig, Config, DnsConfig, Family, GatewayConfig, GatewayProtocol, InterfaceConfig, Key,
-    LimitAction, MetricsConfig, Policy, RoaConfig, RouteConfig, RouterConfig, RtrConfig, Transport,
-    DEFAULT_IMPORT_LIMIT, DEFAULT_MTU, DEFAULT_ROA_CHECK_INTERVAL, MIN_MTU,
+    LimitAction, LookingGlassConfig, MetricsConfig, Policy, RoaConfig, RouteConfig, RouterConfig,
+    RtrConfig, Transport, DEFAULT_IMPORT_LIMIT, DEFAULT_MTU, DEFAULT_ROA_CHECK_INTERVAL, MIN_MTU,
 };
 use ipnet::IpNet;
 use rr_policy::{dn42, Action, Match, PatternError, Rule, Validity, Verdict};
@@ -42,7 +42,9 @@ const TOP_KEYS: &[&str] = &[
     "roa",
     "policy",
     "metrics",
+    "looking_glass",
 ];
+/// The keys of `[metrics]` and of `[looking_glass]`.
 const METRICS_KEYS: &[&str] = &["listen"];
 const DNS_KEYS: &[&str] = &["servers", "domains"];
 const GATEWAY_KEYS: &[&str] = &["name", "protocol", "listen", "connect"];
@@ -638,6 +640,12 @@ impl<'a> Cx<'a> {
             Some(f) => self.metrics(f, forwards.as_deref()).map(Some),
             None => Some(None),
         };
+        let looking_glass = match top.get("looking_glass") {
+            Some(f) => self
+                .looking_glass(f, forwards.as_deref(), metrics.flatten())
+                .map(Some),
+            None => Some(None),
+        };
 
         let (mut router, router_span) = router?;
         if router.router_id.is_none() {
@@ -674,6 +682,7 @@ impl<'a> Cx<'a> {
             forwards: forwards?,
             exposes: exposes?,
             metrics: metrics?,
+            looking_glass: looking_glass?,
             source: None,
         })
     }
@@ -1485,13 +1494,47 @@ impl<'a> Cx<'a> {
         f: Field<'a>,
         forwards: Option<&[GatewayConfig]>,
     ) -> Option<MetricsConfig> {
-        let t = self.table(f.node, "metrics".into(), f.span)?;
-        self.unknown_keys(&t, METRICS_KEYS);
-        let (listen, span) = self.gateway_addr(
-            &t,
-            "listen",
+        let listen = self.http_listen(
+            f,
+            "metrics",
             "the host address Prometheus scrapes, e.g. \"127.0.0.1:9324\"",
+            forwards,
+            None,
         )?;
+        Some(MetricsConfig { listen })
+    }
+
+    /// `[looking_glass]`: a host address to serve the web page on, not one a TCP
+    /// `[[forward]]` or `[metrics]` (when valid) already listens on.
+    fn looking_glass(
+        &mut self,
+        f: Field<'a>,
+        forwards: Option<&[GatewayConfig]>,
+        metrics: Option<MetricsConfig>,
+    ) -> Option<LookingGlassConfig> {
+        let listen = self.http_listen(
+            f,
+            "looking_glass",
+            "the host address of the looking glass page, e.g. \"127.0.0.1:8042\"",
+            forwards,
+            metrics.map(|m| m.listen),
+        )?;
+        Some(LookingGlassConfig { listen })
+    }
+
+    /// The `listen` of a plain HTTP section (`section`): a host address that can be
+    /// listened on, not one a TCP `[[forward]]` or `other` (`[metrics]`) is on.
+    fn http_listen(
+        &mut self,
+        f: Field<'a>,
+        section: &str,
+        example: &str,
+        forwards: Option<&[GatewayConfig]>,
+        other: Option<SocketAddr>,
+    ) -> Option<SocketAddr> {
+        let t = self.table(f.node, section.into(), f.span)?;
+        self.unknown_keys(&t, METRICS_KEYS);
+        let (listen, span) = self.gateway_addr(&t, "listen", example)?;
         let ip = listen.ip();
         if ip.is_multicast() || ip == Ipv4Addr::BROADCAST {
             self.error(
@@ -1513,7 +1556,15 @@ impl<'a> Cx<'a> {
             );
             return None;
         }
-        Some(MetricsConfig { listen })
+        if other.is_some_and(|o| overlaps(o, listen)) {
+            self.error(
+                &span,
+                t.key("listen"),
+                format!("tcp {listen} is already taken by [metrics]"),
+            );
+            return None;
+        }
+        Some(listen)
     }
 
     /// A required `addr:port` (`[v6]:port`) with a port other than 0, and its span.

@@ -62,6 +62,18 @@ pub enum Request {
     },
     /// An operation of the `exec` shim ([`exec`]); the connection may carry descriptors.
     Exec { op: exec::ExecRequest },
+    /// Re-read the config file the node was started with and apply what changed
+    /// (SIGHUP does the same); answered with [`Response::Reload`].
+    Reload,
+}
+
+/// One BGP session a reload touched, and what of it changed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReloadedSession {
+    pub name: String,
+    /// The changed keys as written (`import_policy`, `hold_time`, `policy "x"`).
+    #[serde(default)]
+    pub changed: Vec<String>,
 }
 
 /// A tunnel's state.
@@ -222,6 +234,24 @@ pub struct Counters {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Response {
+    /// The answer to [`Request::Reload`]: applied (`refused` empty) or refused whole.
+    Reload {
+        /// The config file read.
+        file: String,
+        /// Why nothing was applied: the config's errors, or the changes that need a
+        /// restart. Empty when the reload was applied.
+        refused: Vec<String>,
+        /// BGP sessions left untouched.
+        kept: Vec<String>,
+        /// Sessions whose routes were evaluated again (policy or import limit), no reset.
+        reevaluated: Vec<ReloadedSession>,
+        /// Sessions closed with a Cease and started with their new settings.
+        restarted: Vec<ReloadedSession>,
+        added: Vec<String>,
+        removed: Vec<String>,
+        /// The `[[route]]` static routes were replaced.
+        static_routes_changed: bool,
+    },
     Interfaces {
         interfaces: Vec<InterfaceStatus>,
         counters: Counters,
@@ -333,7 +363,7 @@ pub fn decode_request(line: &[u8]) -> Result<Request, RequestError> {
 }
 
 /// The `cmd` words of [`Request`].
-const KNOWN_REQUESTS: [&str; 8] = [
+const KNOWN_REQUESTS: [&str; 9] = [
     "show-interfaces",
     "show-bgp",
     "show-routes",
@@ -342,6 +372,7 @@ const KNOWN_REQUESTS: [&str; 8] = [
     "ping",
     "traceroute",
     "exec",
+    "reload",
 ];
 
 /// Writes one message as a line.
@@ -422,6 +453,7 @@ mod tests {
                 count: 3,
                 interface: None,
             },
+            Request::Reload,
         ];
         let mut buf = Vec::new();
         for r in &reqs {
@@ -433,6 +465,32 @@ mod tests {
             assert_eq!(&got, r);
         }
         assert!(read_line::<Request>(&mut rd, 4096).unwrap().is_none());
+    }
+
+    #[test]
+    fn reload_request_and_answer_lines() {
+        assert_eq!(
+            decode_request(br#"{"cmd":"reload"}"#).unwrap(),
+            Request::Reload
+        );
+        let answer = Response::Reload {
+            file: "/etc/rr.toml".into(),
+            refused: Vec::new(),
+            kept: vec!["a".into()],
+            reevaluated: vec![ReloadedSession {
+                name: "b".into(),
+                changed: vec!["import_policy".into()],
+            }],
+            restarted: Vec::new(),
+            added: vec!["c".into()],
+            removed: Vec::new(),
+            static_routes_changed: true,
+        };
+        let mut buf = Vec::new();
+        write_line(&mut buf, &answer).unwrap();
+        assert!(buf.starts_with(br#"{"kind":"reload","#));
+        let got: Response = read_line(&mut &buf[..], 4096).unwrap().unwrap();
+        assert_eq!(got, answer);
     }
 
     #[test]
@@ -526,6 +584,7 @@ mod tests {
             Request::Exec {
                 op: exec::ExecRequest::Hello,
             },
+            Request::Reload,
         ];
         let mut cmds: Vec<String> = reqs
             .iter()

@@ -33,7 +33,7 @@ use rr_rib::{
 use rr_stack::{Stack, StackError, TcpHandle, TcpState};
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
@@ -131,6 +131,11 @@ struct PeerSlot {
     /// "UPDATE treated as withdraw" lines: a broken or hostile peer sends them by the
     /// thousand.
     taw_log: LogLimit,
+    /// Removed by a reload: stopped, kept only so that the positions (PeerIds) of the
+    /// others stay.
+    removed: bool,
+    /// The host listener of a passive host session: its address and its thread's stop flag.
+    accept: Option<(SocketAddr, Arc<AtomicBool>)>,
 }
 
 pub(crate) struct Bgp {
@@ -186,6 +191,90 @@ fn limit_action(a: rr_config::LimitAction) -> rr_rib::LimitAction {
     }
 }
 
+impl PeerSlot {
+    fn new(cfg: &BgpConfig, peer: Peer, iface: Option<IfIndex>) -> PeerSlot {
+        PeerSlot {
+            cfg: cfg.clone(),
+            peer,
+            iface,
+            disabled: false,
+            established: None,
+            taw_log: LogLimit::new(5, Duration::from_secs(60)),
+            removed: false,
+            accept: None,
+        }
+    }
+}
+
+/// What session `b` of `config` is: its state machine's settings, the route table's
+/// view of it, and its tunnel.
+fn session_of(config: &Config, b: &BgpConfig) -> (SessionConfig, PeerConfig, Option<IfIndex>) {
+    let asn = config.router.asn.unwrap_or(0);
+    let router_id = config.router.router_id.unwrap_or(Ipv4Addr::UNSPECIFIED);
+    let tunnel = b
+        .interface
+        .as_deref()
+        .and_then(|name| config.interface(name));
+    let iface = tunnel.map(|(i, _)| i as IfIndex);
+    let link = tunnel
+        .map(|(_, t)| t.link)
+        .filter(|l| *l != rr_policy::dn42::Link::default());
+    let named = |names: &[Option<String>; 2]| {
+        names
+            .clone()
+            .map(|n| n.and_then(|n| config.policy(&n).cloned()))
+    };
+    let session = SessionConfig {
+        local_asn: asn,
+        router_id,
+        remote_asn: b.remote_asn,
+        families: b.families.iter().copied().map(bgp_family).collect(),
+        extended_next_hop: b.extended_next_hop.unwrap_or(b.neighbor.is_ipv6()),
+        hold_time: b.hold_time.unwrap_or(DEFAULT_HOLD_TIME),
+        keepalive: b.keepalive,
+        connect_retry: b.connect_retry.unwrap_or(DEFAULT_CONNECT_RETRY),
+        passive: b.passive,
+    };
+    let peer = PeerConfig {
+        name: b.name.clone(),
+        remote_asn: b.remote_asn,
+        iface,
+        import: policy(b.import),
+        export: policy(b.export),
+        import_limit: b.import_limit,
+        limit_action: limit_action(b.import_limit_action),
+        import_policy: named(&b.import_policy),
+        export_policy: named(&b.export_policy),
+        link,
+    };
+    (session, peer, iface)
+}
+
+/// The host address a passive host session listens on (`None` for the others).
+fn host_listen_addr(b: &BgpConfig) -> Option<SocketAddr> {
+    if b.transport != Transport::Host || !b.passive {
+        return None;
+    }
+    let port = b.local_port.unwrap_or(179);
+    let ip: IpAddr = match (b.neighbor.is_loopback(), b.neighbor) {
+        (true, IpAddr::V4(_)) => Ipv4Addr::LOCALHOST.into(),
+        (true, IpAddr::V6(_)) => Ipv6Addr::LOCALHOST.into(),
+        (false, IpAddr::V4(_)) => Ipv4Addr::UNSPECIFIED.into(),
+        (false, IpAddr::V6(_)) => Ipv6Addr::UNSPECIFIED.into(),
+    };
+    Some(SocketAddr::new(ip, port))
+}
+
+fn bind_host_listener(
+    b: &BgpConfig,
+    addr: SocketAddr,
+) -> Result<TcpListener, crate::shared::NodeError> {
+    TcpListener::bind(addr).map_err(|e| crate::shared::NodeError::BgpListen {
+        what: format!("BGP session {:?} (local_port {})", b.name, addr.port()),
+        source: e,
+    })
+}
+
 fn is_link_local(ip: IpAddr) -> bool {
     matches!(ip, IpAddr::V6(v6) if v6.is_unicast_link_local())
 }
@@ -222,53 +311,9 @@ impl Bgp {
         rib.set_static(statics);
         let mut peers = Vec::new();
         for (n, b) in config.bgp.iter().enumerate() {
-            let tunnel = b
-                .interface
-                .as_deref()
-                .and_then(|name| config.interface(name));
-            let iface = tunnel.map(|(i, _)| i as IfIndex);
-            let link = tunnel
-                .map(|(_, t)| t.link)
-                .filter(|l| *l != rr_policy::dn42::Link::default());
-            let named = |names: &[Option<String>; 2]| {
-                names
-                    .clone()
-                    .map(|n| n.and_then(|n| config.policy(&n).cloned()))
-            };
-            let session = SessionConfig {
-                local_asn: asn,
-                router_id,
-                remote_asn: b.remote_asn,
-                families: b.families.iter().copied().map(bgp_family).collect(),
-                extended_next_hop: b.extended_next_hop.unwrap_or(b.neighbor.is_ipv6()),
-                hold_time: b.hold_time.unwrap_or(DEFAULT_HOLD_TIME),
-                keepalive: b.keepalive,
-                connect_retry: b.connect_retry.unwrap_or(DEFAULT_CONNECT_RETRY),
-                passive: b.passive,
-            };
-            rib.add_peer(
-                n as PeerId,
-                PeerConfig {
-                    name: b.name.clone(),
-                    remote_asn: b.remote_asn,
-                    iface,
-                    import: policy(b.import),
-                    export: policy(b.export),
-                    import_limit: b.import_limit,
-                    limit_action: limit_action(b.import_limit_action),
-                    import_policy: named(&b.import_policy),
-                    export_policy: named(&b.export_policy),
-                    link,
-                },
-            );
-            peers.push(PeerSlot {
-                cfg: b.clone(),
-                peer: Peer::new(session, now),
-                iface,
-                disabled: false,
-                established: None,
-                taw_log: LogLimit::new(5, Duration::from_secs(60)),
-            });
+            let (session, peer_cfg, iface) = session_of(config, b);
+            rib.add_peer(n as PeerId, peer_cfg);
+            peers.push(PeerSlot::new(b, Peer::new(session, now), iface));
         }
         let listener = if config.bgp.iter().any(|b| b.transport == Transport::Tunnel) {
             let any = SocketAddr::from((Ipv6Addr::UNSPECIFIED, 179));
@@ -281,21 +326,9 @@ impl Bgp {
             None
         };
         for (n, b) in config.bgp.iter().enumerate() {
-            if b.transport == Transport::Host && b.passive {
-                let port = b.local_port.unwrap_or(179);
-                let ip: IpAddr = match (b.neighbor.is_loopback(), b.neighbor) {
-                    (true, IpAddr::V4(_)) => Ipv4Addr::LOCALHOST.into(),
-                    (true, IpAddr::V6(_)) => Ipv6Addr::LOCALHOST.into(),
-                    (false, IpAddr::V4(_)) => Ipv4Addr::UNSPECIFIED.into(),
-                    (false, IpAddr::V6(_)) => Ipv6Addr::UNSPECIFIED.into(),
-                };
-                let l = TcpListener::bind((ip, port)).map_err(|e| {
-                    crate::shared::NodeError::BgpListen {
-                        what: format!("BGP session {:?} (local_port {port})", b.name),
-                        source: e,
-                    }
-                })?;
-                spawn_accept(shared.clone(), n, l);
+            if let Some(addr) = host_listen_addr(b) {
+                let l = bind_host_listener(b, addr)?;
+                peers[n].accept = Some((addr, spawn_accept(shared.clone(), n, l)));
             }
         }
         if config.roa.is_none() {
@@ -470,7 +503,8 @@ impl Bgp {
             let from = stack.tcp_peer(h);
             let found = from.and_then(|(addr, scope)| {
                 self.peers.iter().position(|p| {
-                    p.cfg.transport == Transport::Tunnel
+                    !p.removed
+                        && p.cfg.transport == Transport::Tunnel
                         && p.cfg.neighbor == addr.ip()
                         && (!is_link_local(addr.ip()) || scope == p.iface)
                 })
@@ -693,27 +727,8 @@ impl Bgp {
                         tracing::warn!(session = %p.cfg.name, %why, suppressed, "UPDATE treated as withdraw (RFC 7606)");
                     }
                 }
-                if let rr_rib::ImportOutcome::LimitReached { family, action } =
-                    self.rib.import(id, &u)
-                {
-                    let name = self.peers[n].cfg.name.clone();
-                    let fam = family_name(family);
-                    match action {
-                        rr_rib::LimitAction::Restart => {
-                            tracing::warn!(session = %name, family = fam, "import limit reached: restarting the session");
-                            self.peers[n].peer.stop(now, "import limit reached");
-                            self.peers[n].peer.start(now);
-                        }
-                        rr_rib::LimitAction::Disable => {
-                            tracing::warn!(session = %name, family = fam, "import limit reached: session disabled");
-                            self.peers[n].disabled = true;
-                            self.peers[n].peer.stop(now, "import limit reached");
-                        }
-                        rr_rib::LimitAction::Warn | rr_rib::LimitAction::Block => {
-                            tracing::warn!(session = %name, family = fam, "import limit reached");
-                        }
-                    }
-                }
+                let outcome = self.rib.import(id, &u);
+                self.limit_outcome(n, now, outcome);
             }
             Event::RouteRefresh(f) => self.rib.refresh(id, f),
             Event::Down { reason } => {
@@ -728,6 +743,155 @@ impl Bgp {
                 }
             }
         }
+    }
+
+    /// What session `n` does when its import limit was reached.
+    fn limit_outcome(&mut self, n: usize, now: Instant, outcome: rr_rib::ImportOutcome) {
+        let rr_rib::ImportOutcome::LimitReached { family, action } = outcome else {
+            return;
+        };
+        let name = self.peers[n].cfg.name.clone();
+        let fam = family_name(family);
+        match action {
+            rr_rib::LimitAction::Restart => {
+                tracing::warn!(session = %name, family = fam, "import limit reached: restarting the session");
+                self.peers[n].peer.stop(now, "import limit reached");
+                self.peers[n].peer.start(now);
+            }
+            rr_rib::LimitAction::Disable => {
+                tracing::warn!(session = %name, family = fam, "import limit reached: session disabled");
+                self.peers[n].disabled = true;
+                self.peers[n].peer.stop(now, "import limit reached");
+            }
+            rr_rib::LimitAction::Warn | rr_rib::LimitAction::Block => {
+                tracing::warn!(session = %name, family = fam, "import limit reached");
+            }
+        }
+    }
+
+    /// Applies a reload's session and static route changes (`new` is the whole new
+    /// config, `diff` what changed from the running one). Unchanged sessions are not
+    /// touched; a session disabled by its import limit starts again. Fails, changing
+    /// nothing, when a new host listener cannot be had.
+    pub fn reload(
+        &mut self,
+        now: Instant,
+        new: &Config,
+        diff: &rr_config::ConfigDiff,
+        stack: &mut Stack,
+    ) -> Result<(), String> {
+        use rr_config::SessionAction;
+        let slot_of = |peers: &[PeerSlot], name: &str| {
+            peers.iter().position(|p| !p.removed && p.cfg.name == name)
+        };
+        // Everything that can fail first: the new host listeners, and the stack's.
+        let mut listeners = Vec::new();
+        for change in &diff.sessions {
+            let Some(b) = new.bgp.iter().find(|b| b.name == change.name) else {
+                continue;
+            };
+            let Some(addr) = host_listen_addr(b) else {
+                continue;
+            };
+            let held = slot_of(&self.peers, &b.name)
+                .and_then(|n| self.peers[n].accept.as_ref())
+                .is_some_and(|(a, _)| *a == addr);
+            if !held {
+                let l = bind_host_listener(b, addr).map_err(|e| e.to_string())?;
+                listeners.push((b.name.clone(), addr, l));
+            }
+        }
+        if self.listener.is_none() && new.bgp.iter().any(|b| b.transport == Transport::Tunnel) {
+            let any = SocketAddr::from((Ipv6Addr::UNSPECIFIED, 179));
+            self.listener = Some(stack.tcp_listen(any, None).map_err(|e| e.to_string())?);
+        }
+        // Stopped sessions say Cease before their slots change.
+        for change in &diff.sessions {
+            let Some(n) = slot_of(&self.peers, &change.name) else {
+                continue;
+            };
+            match change.action {
+                SessionAction::Restart => {
+                    tracing::info!(session = %change.name, changed = %change.changed.join(", "), "reload: restarting the BGP session");
+                    self.peers[n].peer.stop(now, "configuration changed");
+                }
+                SessionAction::Removed => {
+                    tracing::info!(session = %change.name, "reload: BGP session removed");
+                    self.peers[n]
+                        .peer
+                        .stop(now, "session removed from the configuration");
+                }
+                _ => {}
+            }
+        }
+        self.process(now, stack);
+        for change in &diff.sessions {
+            let b = new.bgp.iter().find(|b| b.name == change.name);
+            let found = slot_of(&self.peers, &change.name);
+            match (change.action, found, b) {
+                (SessionAction::Removed, Some(n), _) => {
+                    self.rib.remove_peer(n as PeerId);
+                    let slot = &mut self.peers[n];
+                    slot.removed = true;
+                    slot.established = None;
+                    if let Some((_, stop)) = slot.accept.take() {
+                        stop.store(true, Ordering::Relaxed);
+                    }
+                }
+                (SessionAction::Restart, Some(n), Some(b)) => {
+                    let (session, peer_cfg, iface) = session_of(new, b);
+                    self.rib.remove_peer(n as PeerId);
+                    self.rib.add_peer(n as PeerId, peer_cfg);
+                    let accept = self.peers[n].accept.take();
+                    let mut slot = PeerSlot::new(b, Peer::new(session, now), iface);
+                    match accept {
+                        Some((addr, stop)) if Some(addr) == host_listen_addr(b) => {
+                            slot.accept = Some((addr, stop));
+                        }
+                        Some((_, stop)) => stop.store(true, Ordering::Relaxed),
+                        None => {}
+                    }
+                    self.peers[n] = slot;
+                }
+                (SessionAction::Reevaluate, Some(n), Some(b)) => {
+                    tracing::info!(session = %change.name, changed = %change.changed.join(", "), "reload: re-evaluating the BGP session's routes");
+                    let (_, peer_cfg, _) = session_of(new, b);
+                    self.peers[n].cfg = b.clone();
+                    let outcome = self.rib.reevaluate_peer(n as PeerId, peer_cfg);
+                    self.limit_outcome(n, now, outcome);
+                }
+                (SessionAction::Added, None, Some(b)) => {
+                    tracing::info!(session = %change.name, "reload: BGP session added");
+                    let (session, peer_cfg, iface) = session_of(new, b);
+                    let n = self.peers.len();
+                    self.rib.add_peer(n as PeerId, peer_cfg);
+                    self.peers
+                        .push(PeerSlot::new(b, Peer::new(session, now), iface));
+                }
+                _ => {}
+            }
+            if let Some(n) = slot_of(&self.peers, &change.name) {
+                if self.peers[n].disabled {
+                    tracing::info!(session = %change.name, "reload: session disabled by its import limit starts again");
+                    self.peers[n].disabled = false;
+                    self.peers[n].peer.start(now);
+                }
+            }
+        }
+        for (name, addr, l) in listeners {
+            if let Some(n) = slot_of(&self.peers, &name) {
+                self.peers[n].accept = Some((addr, spawn_accept(self.shared.clone(), n, l)));
+            }
+        }
+        if diff.routes_changed {
+            let statics = crate::shared::configured_routes(new)
+                .into_iter()
+                .map(|(net, nh, _)| (net, nh))
+                .collect();
+            self.rib.set_static(statics);
+        }
+        self.process(now, stack);
+        Ok(())
     }
 
     /// Our next hops toward session `n`: on a tunnel, our addresses on it (its
@@ -823,7 +987,7 @@ impl Bgp {
     /// `ctl show bgp [NAME]`.
     pub fn status(&self, now: Instant, name: Option<&str>) -> rr_ctl::Response {
         if let Some(name) = name {
-            if !self.peers.iter().any(|p| p.cfg.name == name) {
+            if !self.peers.iter().any(|p| !p.removed && p.cfg.name == name) {
                 return rr_ctl::Response::Error {
                     message: format!("no BGP session named \"{name}\""),
                 };
@@ -833,7 +997,7 @@ impl Bgp {
             .peers
             .iter()
             .enumerate()
-            .filter(|(_, p)| name.is_none_or(|name| p.cfg.name == name))
+            .filter(|(_, p)| !p.removed && name.is_none_or(|name| p.cfg.name == name))
             .map(|(n, p)| {
                 let st = self.rib.stats(n as PeerId);
                 let neighbor = match (&p.cfg.transport, &p.cfg.interface) {
@@ -1077,13 +1241,16 @@ fn host_io(shared: &Arc<Shared>, id: ConnId, stream: TcpStream) -> std::io::Resu
     Ok(Io::Host { tx, stream, unread })
 }
 
-/// The accept loop of a passive host session's listener; ends at shutdown.
-fn spawn_accept(shared: Arc<Shared>, peer: usize, l: TcpListener) {
+/// The accept loop of a passive host session's listener; ends at shutdown, or when the
+/// returned flag is set (the session was removed or moved by a reload).
+fn spawn_accept(shared: Arc<Shared>, peer: usize, l: TcpListener) -> Arc<AtomicBool> {
     let _ = l.set_nonblocking(true);
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopped = stop.clone();
     let spawned = std::thread::Builder::new()
         .name("bgp-host-accept".into())
         .spawn(move || loop {
-            if shared.shutdown.load(Ordering::Relaxed) {
+            if shared.shutdown.load(Ordering::Relaxed) || stopped.load(Ordering::Relaxed) {
                 return;
             }
             match l.accept() {
@@ -1103,4 +1270,5 @@ fn spawn_accept(shared: Arc<Shared>, peer: usize, l: TcpListener) {
     if let Err(e) = spawned {
         tracing::error!(error = %e, "cannot start the BGP listener thread");
     }
+    stop
 }

@@ -40,6 +40,12 @@ pub(crate) enum ControlMsg {
     Query(rr_ctl::Request, mpsc::Sender<Response>),
     /// An operation of a program under `exec`.
     Exec(ExecCall),
+    /// The config file re-read for a reload (by a helper thread: loading resolves host
+    /// names), and where the answer goes.
+    Reloaded(
+        Box<Result<Config, rr_config::ConfigErrors>>,
+        mpsc::Sender<Response>,
+    ),
     Shutdown,
 }
 
@@ -99,6 +105,10 @@ pub(crate) struct Control {
     exec: Exec,
     /// Per tunnel: what the last tick saw, to log each state change once.
     watches: Vec<crate::logging::TunnelWatch>,
+    /// The config in force (the one started with, then each applied reload's).
+    config: Config,
+    /// A reload is being read: another one is refused meanwhile.
+    reloading: bool,
 }
 
 impl Control {
@@ -135,6 +145,8 @@ impl Control {
             bgp,
             exec,
             watches: Vec::new(),
+            config: config.clone(),
+            reloading: false,
         })
     }
 
@@ -199,8 +211,16 @@ impl Control {
                     Ok(ControlMsg::Host(m)) => {
                         self.bgp.host_msg(Instant::now(), m, &mut self.stack)
                     }
+                    Ok(ControlMsg::Query(rr_ctl::Request::Reload, reply)) => {
+                        self.start_reload(reply)
+                    }
                     Ok(ControlMsg::Query(req, reply)) => {
                         let _ = reply.send(self.query(req));
+                    }
+                    Ok(ControlMsg::Reloaded(new, reply)) => {
+                        self.reloading = false;
+                        let answer = self.reload(*new);
+                        let _ = reply.send(answer);
                     }
                     Ok(ControlMsg::Exec(call)) => {
                         self.exec
@@ -258,6 +278,110 @@ impl Control {
         let now = Instant::now();
         self.bgp.shutdown(now, &mut self.stack);
         self.drive_stack(now);
+    }
+
+    /// Reads the config file again on a helper thread; its result comes back as
+    /// [`ControlMsg::Reloaded`].
+    fn start_reload(&mut self, reply: mpsc::Sender<Response>) {
+        let Some(path) = self.config.source.clone() else {
+            let _ = reply.send(Response::Error {
+                message: "the node was not started from a config file: nothing to reload".into(),
+            });
+            return;
+        };
+        if self.reloading {
+            let _ = reply.send(Response::Error {
+                message: "a reload is already under way".into(),
+            });
+            return;
+        }
+        let shared = self.shared.clone();
+        let spawned = std::thread::Builder::new()
+            .name("reload".into())
+            .spawn(move || {
+                let new = Config::load(&path);
+                let _ = shared
+                    .control
+                    .send(ControlMsg::Reloaded(Box::new(new), reply));
+            });
+        match spawned {
+            Ok(_) => self.reloading = true,
+            Err(e) => tracing::error!(error = %e, "cannot start the reload thread"),
+        }
+    }
+
+    /// Applies a re-read config: refused whole when it is invalid or changes what needs
+    /// a restart; else the BGP sessions and static routes follow ([`Bgp::reload`]).
+    fn reload(&mut self, new: Result<Config, rr_config::ConfigErrors>) -> Response {
+        let file = self
+            .config
+            .source
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        let refuse = |refused: Vec<String>| Response::Reload {
+            file: file.clone(),
+            refused,
+            kept: Vec::new(),
+            reevaluated: Vec::new(),
+            restarted: Vec::new(),
+            added: Vec::new(),
+            removed: Vec::new(),
+            static_routes_changed: false,
+        };
+        let new = match new {
+            Ok(c) => c,
+            Err(errors) => {
+                let reasons: Vec<String> = errors.to_string().lines().map(str::to_string).collect();
+                tracing::warn!(file = %file, errors = %reasons.join("; "), "reload refused: the config is invalid");
+                return refuse(reasons);
+            }
+        };
+        let diff = rr_config::diff(&self.config, &new);
+        if !diff.needs_restart.is_empty() {
+            let reasons: Vec<String> = diff
+                .needs_restart
+                .iter()
+                .map(|r| format!("needs a restart: {r}"))
+                .collect();
+            tracing::warn!(file = %file, changes = %diff.needs_restart.join("; "), "reload refused: these changes need a restart");
+            return refuse(reasons);
+        }
+        let now = Instant::now();
+        if let Err(e) = self.bgp.reload(now, &new, &diff, &mut self.stack) {
+            tracing::warn!(file = %file, error = %e, "reload refused");
+            return refuse(vec![e]);
+        }
+        self.drive_stack(now);
+        self.config = new;
+        let mut answer = refuse(Vec::new());
+        if let Response::Reload {
+            kept,
+            reevaluated,
+            restarted,
+            added,
+            removed,
+            static_routes_changed,
+            ..
+        } = &mut answer
+        {
+            *static_routes_changed = diff.routes_changed;
+            for s in diff.sessions {
+                let entry = rr_ctl::ReloadedSession {
+                    name: s.name,
+                    changed: s.changed,
+                };
+                match s.action {
+                    rr_config::SessionAction::Kept => kept.push(entry.name),
+                    rr_config::SessionAction::Reevaluate => reevaluated.push(entry),
+                    rr_config::SessionAction::Restart => restarted.push(entry),
+                    rr_config::SessionAction::Added => added.push(entry.name),
+                    rr_config::SessionAction::Removed => removed.push(entry.name),
+                }
+            }
+        }
+        tracing::info!(file = %file, "config reloaded");
+        answer
     }
 
     fn query(&self, req: rr_ctl::Request) -> Response {

@@ -241,6 +241,7 @@ fn handle(shared: &Shared, conn: UnixStream, me: u32) -> Result<(), rr_ctl::CtlE
             };
             rr_ctl::write_line(&mut w, &answer)
         }
+        Request::Reload => rr_ctl::write_line(&mut w, &crate::shared::reload(shared)),
         Request::RouteLookup { addr } => {
             let local = shared.is_local_anywhere(addr);
             let route = shared

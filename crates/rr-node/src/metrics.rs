@@ -34,9 +34,9 @@ pub(crate) const MAX_HEAD: usize = 8192;
 /// How long a client has to send its request head.
 pub(crate) const READ_TIME: Duration = Duration::from_secs(5);
 /// How long a client has to take the answer.
-const WRITE_TIME: Duration = Duration::from_secs(10);
+pub(crate) const WRITE_TIME: Duration = Duration::from_secs(10);
 /// How long what a client sends after its answer is read and dropped.
-const LINGER: Duration = Duration::from_secs(2);
+pub(crate) const LINGER: Duration = Duration::from_secs(2);
 /// Connections held at once; a new one drops the oldest.
 pub(crate) const MAX_CONNS: usize = 32;
 /// How long the control thread has to answer `show bgp` / `show roa` for a scrape.
@@ -205,7 +205,7 @@ fn step(shared: &Shared, c: &mut Conn, now: Instant) -> bool {
 }
 
 /// The length of a complete request head (through the blank line), if there is one.
-fn head_end(head: &[u8]) -> Option<usize> {
+pub(crate) fn head_end(head: &[u8]) -> Option<usize> {
     let crlf = head
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -295,7 +295,7 @@ fn plain(code: u16, reason: &str, body: &str) -> Vec<u8> {
 }
 
 /// Asks the control thread one question, without ever waiting for room in its queue.
-fn query(shared: &Shared, req: Request) -> Option<Response> {
+pub(crate) fn query(shared: &Shared, req: Request) -> Option<Response> {
     let (tx, rx) = mpsc::channel();
     shared.control.try_send(ControlMsg::Query(req, tx)).ok()?;
     rx.recv_timeout(QUERY_WAIT).ok()

@@ -53,6 +53,11 @@ pub enum NodeError {
         listen: SocketAddr,
         source: std::io::Error,
     },
+    #[error("[looking_glass] listen {listen}: cannot listen")]
+    LookingGlass {
+        listen: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("the control thread's poller: {0}")]
     Poller(std::io::Error),
 }
@@ -366,6 +371,12 @@ impl NodeHandle {
         }
     }
 
+    /// Re-reads the config file the node was started with and applies what changed, as
+    /// `ctl reload` does (for SIGHUP); the answer says what was done or why nothing was.
+    pub fn reload(&self) -> rr_ctl::Response {
+        reload(&self.shared)
+    }
+
     /// Stops every thread and removes the control socket.
     pub fn shutdown(self) {
         self.shared.shutdown.store(true, Ordering::SeqCst);
@@ -417,34 +428,59 @@ fn local_config(config: &Config) -> LocalConfig {
 fn initial_fib(config: &Config) -> (Fib, HashMap<IpNet, RouteSource>) {
     let mut fib = Fib::new();
     let mut sources = HashMap::new();
+    for (net, nh, source) in configured_routes(config) {
+        fib.insert(net, nh);
+        sources.insert(net, source);
+    }
+    (fib, sources)
+}
+
+/// The routes a config puts in the FIB by itself (see [`initial_fib`]), in that order.
+pub(crate) fn configured_routes(config: &Config) -> Vec<(IpNet, NextHop, RouteSource)> {
+    let mut out = Vec::new();
     for (i, iface) in config.interfaces.iter().enumerate() {
         for a in &iface.addresses {
             let host = a.max_prefix_len() == a.prefix_len();
             let ll = matches!(a.addr(), IpAddr::V6(v6) if v6.is_unicast_link_local());
             if !host && !ll {
-                let net = a.trunc();
-                fib.insert(
-                    net,
-                    NextHop {
-                        iface: i as IfIndex,
-                        gateway: None,
-                    },
-                );
-                sources.insert(net, RouteSource::Connected);
+                let nh = NextHop {
+                    iface: i as IfIndex,
+                    gateway: None,
+                };
+                out.push((a.trunc(), nh, RouteSource::Connected));
             }
         }
     }
     for r in &config.routes {
-        fib.insert(
-            r.prefix,
-            NextHop {
-                iface: r.iface_index as IfIndex,
-                gateway: r.gateway,
-            },
-        );
-        sources.insert(r.prefix, RouteSource::Static);
+        let nh = NextHop {
+            iface: r.iface_index as IfIndex,
+            gateway: r.gateway,
+        };
+        out.push((r.prefix, nh, RouteSource::Static));
     }
-    (fib, sources)
+    out
+}
+
+/// How long a reload may take (reading the file, resolving endpoints, applying).
+const RELOAD_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Asks the control thread to reload the config file the node was started with, and
+/// waits for its answer (`ctl reload`, SIGHUP).
+pub(crate) fn reload(shared: &Shared) -> rr_ctl::Response {
+    let (tx, rx) = mpsc::channel();
+    match shared
+        .control
+        .send(ControlMsg::Query(rr_ctl::Request::Reload, tx))
+    {
+        Ok(()) => rx
+            .recv_timeout(RELOAD_WAIT)
+            .unwrap_or_else(|_| rr_ctl::Response::Error {
+                message: "the node did not finish the reload in time".into(),
+            }),
+        Err(_) => rr_ctl::Response::Error {
+            message: "the node is shutting down".into(),
+        },
+    }
 }
 
 pub(crate) fn start(config: Config) -> Result<NodeHandle, NodeError> {
@@ -509,6 +545,10 @@ pub(crate) fn start(config: Config) -> Result<NodeHandle, NodeError> {
         .metrics
         .map(|m| crate::metrics::bind(m.listen))
         .transpose()?;
+    let looking_glass = config
+        .looking_glass
+        .map(|l| crate::lg::bind(l.listen))
+        .transpose()?;
     let control_socket = ctl_server::socket_path(config.router.control_socket.as_deref());
     let listener = ctl_server::bind(&control_socket)?;
     let mut threads = Vec::new();
@@ -540,6 +580,13 @@ pub(crate) fn start(config: Config) -> Result<NodeHandle, NodeError> {
             threads.push(spawn(
                 "metrics".into(),
                 Box::new(move || crate::metrics::serve(&s, l)),
+            )?);
+        }
+        if let Some(l) = looking_glass {
+            let s = shared.clone();
+            threads.push(spawn(
+                "looking-glass".into(),
+                Box::new(move || crate::lg::serve(&s, l)),
             )?);
         }
         Ok(())

@@ -1,9 +1,10 @@
-//! Process signals: SIGINT/SIGTERM stop the node.
+//! Process signals: SIGINT/SIGTERM stop the node, SIGHUP reloads its config.
 //!
 //! What it is: block the signals in every thread (call [`block`] before starting any),
 //! then wait for one synchronously with `sigwait` — no handler runs in signal context.
 //!
-//! What it is not: reload (SIGHUP) handling, which comes with `ctl reload`.
+//! What it is not: what a signal does. SIGHUP reloads the config
+//! ([`crate::NodeHandle::reload`]); the caller of [`wait`] decides.
 
 /// The signals a node waits for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
