@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# `rootless-router ctl reload` against BIRD peers in t_50's topology: session peer_a gets
+# an import policy ("a-in": 172.20.41.0/24 -> reject) added to the router's config file,
+# then `ctl reload`. Checks: the answer names peer_a re-evaluated and peer_b kept; the
+# policy takes effect (the prefix filtered with reason policy, no longer exported to b)
+# while neither BGP session flaps (the `show protocols` since-time of BIRD a and b and
+# the router's since_secs unchanged, Established throughout). Then an invalid config (an
+# import_policy naming no [[policy]]): `ctl reload` exits non-zero naming the error,
+# nothing changes (decisions, sessions).
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/checks.sh"
+. "$(dirname "$0")/ctl_checks.sh"
+. "$(dirname "$0")/bgp_lib.sh"
+. "$(dirname "$0")/bgp_checks.sh"
+. "$(dirname "$0")/roa_lib.sh"
+
+require_netns sessions_established
+require_tools ip wg wireguard-go ping bird birdc setpriv nsenter unshare sysctl timeout "$PY"
+require_router_bin
+
+REJ4=172.20.41.0/24 PLAIN4=172.20.42.0/24
+
+rrt_init
+topo_up
+bgp_peers_up
+peer_bird_conf_with a "rej4 ipv4 '$REJ4' ''" "plain4 ipv4 '$PLAIN4' ''"
+peer_bird_conf_with b
+
+write_policy_router_config "$W/router.toml"
+policy_router_up "$W/router.toml"
+peer_start a
+peer_start b
+
+run_check sessions_established c_sessions_up 40 || exit 1
+run_check before_reload_accepted c_rr_decisions 10 \
+    "$REJ4 peer_a best" "$PLAIN4 peer_a best"
+run_check before_reload_exported c_peer_paths_within 10 \
+    "b $REJ4 $R_ASN $A_ASN" "b $PLAIN4 $R_ASN $A_ASN"
+
+# bird_since WHO: BIRD WHO's since-time of its session peer_r (`show protocols`).
+bird_since() {
+    birdc "$1" show protocols peer_r | awk '$1 == "peer_r" { print $5 }'
+}
+
+# sessions_snapshot: "a-since b-since rr-a-since-secs rr-b-since-secs" now.
+sessions_snapshot() {
+    echo "$(bird_since a) $(bird_since b) $(rr_session_field peer_a since_secs) $(rr_session_field peer_b since_secs)"
+}
+
+# c_no_flap "SNAPSHOT": every session Established at both ends, BIRD's since-times the
+# same as in SNAPSHOT and the router's since_secs not smaller (a reset starts them again).
+c_no_flap() {
+    local a0 b0 ra0 rb0 a1 b1 ra1 rb1 ok=0
+    read -r a0 b0 ra0 rb0 <<<"$1"
+    read -r a1 b1 ra1 rb1 <<<"$(sessions_snapshot)"
+    echo "BIRD a peer_r since '$a0' -> '$a1'; BIRD b peer_r since '$b0' -> '$b1'"
+    echo "router peer_a since_secs $ra0 -> $ra1; peer_b $rb0 -> $rb1"
+    echo "state: router peer_a $(rtr_state peer_a), peer_b $(rtr_state peer_b); a $(peer_state a), b $(peer_state b)"
+    [ -n "$a0" ] && [ "$a0" = "$a1" ] && [ -n "$b0" ] && [ "$b0" = "$b1" ] || ok=1
+    [ -n "$ra1" ] && [ "$ra1" -ge "$ra0" ] && [ -n "$rb1" ] && [ "$rb1" -ge "$rb0" ] || ok=1
+    rtr_established peer_a && rtr_established peer_b && peer_established a &&
+        peer_established b || ok=1
+    return "$ok"
+}
+
+# Up long enough that a flap shows in the since-times (BIRD's are to the second).
+# shellcheck disable=SC2016
+wait_until 10 eval '[ "$(rr_session_field peer_a since_secs)" -ge 2 ] && [ "$(rr_session_field peer_b since_secs)" -ge 2 ]'
+SNAP=$(sessions_snapshot)
+
+# c_reload_applied LINE...: `ctl reload` exits 0 and its output has every LINE.
+c_reload_applied() {
+    local out rc ok=0 p
+    out=$(ctl reload 2>&1)
+    rc=$?
+    echo "ctl reload -> exit $rc:"
+    echo "$out"
+    [ "$rc" = 0 ] || ok=1
+    for p in "$@"; do
+        grep -qxF -- "$p" <<<"$out" || { echo "(missing line: $p)"; ok=1; }
+    done
+    return "$ok"
+}
+
+RRC_BGP_A='import_policy = "a-in"'
+RRC_TAIL='[[policy]]
+name = "a-in"
+default = "accept"
+[[policy.rule]]
+prefix = ["172.20.41.0/24"]
+action = "reject"'
+write_policy_router_config "$W/router.toml"
+run_check reload_policy_reevaluated c_reload_applied \
+    "reloaded $W/router.toml" \
+    "  kept:          peer_b" \
+    "  re-evaluated:  peer_a (import_policy, policy \"a-in\")"
+run_check policy_took_effect c_rr_decisions 10 \
+    "$REJ4 peer_a filtered policy" "$PLAIN4 peer_a best"
+run_check policy_withdrawn_from_b c_peer_paths_within 10 \
+    "b $REJ4" "b $PLAIN4 $R_ASN $A_ASN"
+run_check reload_no_flap c_no_flap "$SNAP"
+
+# An invalid config: refused whole, nothing changes.
+RRC_BGP_A='import_policy = "nope"'
+write_policy_router_config "$W/router.toml"
+# c_reload_refused TEXT: `ctl reload` exits non-zero, says nothing changed, and names
+# the config's error (a line containing TEXT, with the file and line number).
+c_reload_refused() {
+    local out rc ok=0
+    out=$(ctl reload 2>&1)
+    rc=$?
+    echo "ctl reload -> exit $rc:"
+    echo "$out"
+    [ "$rc" != 0 ] || ok=1
+    [ "$(head -1 <<<"$out")" = "reload of $W/router.toml refused, nothing changed:" ] || ok=1
+    grep -qF -- "  $W/router.toml:" <<<"$out" && grep -qF -- "$1" <<<"$out" || ok=1
+    return "$ok"
+}
+run_check reload_invalid_refused c_reload_refused 'no [[policy]] is named "nope"'
+run_check invalid_reload_changed_nothing c_rr_decisions 5 \
+    "$REJ4 peer_a filtered policy" "$PLAIN4 peer_a best"
+run_check invalid_reload_still_withdrawn c_peer_paths_within 5 \
+    "b $REJ4" "b $PLAIN4 $R_ASN $A_ASN"
+run_check invalid_reload_no_flap c_no_flap "$SNAP"
+run_check router_alive_at_end router_alive
