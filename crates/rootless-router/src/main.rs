@@ -117,8 +117,18 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
                 match rr_node::signals::wait() {
                     rr_node::signals::Signal::Hangup => {
                         tracing::info!("SIGHUP: reloading the config");
-                        for line in ctl::render(&node.reload()).lines() {
-                            tracing::info!("{line}");
+                        // On its own thread: a SIGTERM during a slow reload still stops
+                        // the node at once (a second reload meanwhile is refused by it).
+                        let job = node.reloader();
+                        let spawned = std::thread::Builder::new()
+                            .name("sighup-reload".into())
+                            .spawn(move || {
+                                for line in ctl::render(&job()).lines() {
+                                    tracing::info!("{line}");
+                                }
+                            });
+                        if let Err(e) = spawned {
+                            tracing::warn!(error = %e, "SIGHUP: cannot start the reload");
                         }
                     }
                     sig => break sig,

@@ -884,10 +884,14 @@ impl Bgp {
             }
         }
         if diff.routes_changed {
-            let statics = crate::shared::configured_routes(new)
-                .into_iter()
-                .map(|(net, nh, _)| (net, nh))
-                .collect();
+            let routes = crate::shared::configured_routes(new);
+            *self
+                .shared
+                .route_sources
+                .write()
+                .unwrap_or_else(|e| e.into_inner()) =
+                routes.iter().map(|(net, _, src)| (*net, *src)).collect();
+            let statics = routes.into_iter().map(|(net, nh, _)| (net, nh)).collect();
             self.rib.set_static(statics);
         }
         self.process(now, stack);
@@ -1083,7 +1087,13 @@ impl Bgp {
             v.source.clone()
         };
         if source == "static"
-            && self.shared.route_sources.get(&v.prefix) == Some(&RouteSource::Connected)
+            && self
+                .shared
+                .route_sources
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&v.prefix)
+                == Some(&RouteSource::Connected)
         {
             source = "connected".into();
         }

@@ -416,10 +416,11 @@ pub(crate) fn interfaces(shared: &Shared) -> Response {
 
 fn route_entry(shared: &Shared, prefix: ipnet::IpNet, nh: rr_fib::NextHop) -> RouteEntry {
     // Configured routes are known here; everything else in the FIB came from BGP.
-    let source = shared
+    let sources = shared
         .route_sources
-        .get(&prefix)
-        .map_or("bgp", |s| s.as_str());
+        .read()
+        .unwrap_or_else(|e| e.into_inner());
+    let source = sources.get(&prefix).map_or("bgp", |s| s.as_str());
     RouteEntry {
         prefix: prefix.to_string(),
         interface: shared.iface_name(nh.iface),

@@ -368,6 +368,9 @@ fn accept(listener: &TcpListener, conns: &mut Vec<Conn>, now: Instant) {
             Err(e) if e.kind() == ErrorKind::ConnectionAborted => {}
             Err(e) => {
                 tracing::debug!(error = %e, "looking glass accept");
+                // Out of descriptors leaves the listener readable: without a pause the
+                // level-triggered poll would spin.
+                std::thread::sleep(std::time::Duration::from_millis(100));
                 return;
             }
         }

@@ -150,6 +150,9 @@ fn accept(listener: &TcpListener, conns: &mut Vec<Conn>, now: Instant) {
             Err(e) => {
                 // Out of descriptors, say: the next round tries again.
                 tracing::debug!(error = %e, "metrics accept");
+                // Out of descriptors leaves the listener readable: without a pause the
+                // level-triggered poll would spin.
+                std::thread::sleep(std::time::Duration::from_millis(100));
                 return;
             }
         }

@@ -260,8 +260,9 @@ impl RouteSource {
 pub(crate) struct Shared {
     pub tunnels: Vec<TunnelSlot>,
     pub fib: SharedFib,
-    /// Where each configured route came from (fixed at start; BGP will bring its own).
-    pub route_sources: HashMap<IpNet, RouteSource>,
+    /// Where each configured route came from (replaced when a reload changes the
+    /// static routes; everything else in the FIB came from BGP).
+    pub route_sources: std::sync::RwLock<HashMap<IpNet, RouteSource>>,
     pub local: Arc<LocalConfig>,
     pub counters: Counters,
     /// To the control thread; bounded, so a flood of packets for the node itself is
@@ -375,6 +376,13 @@ impl NodeHandle {
     /// `ctl reload` does (for SIGHUP); the answer says what was done or why nothing was.
     pub fn reload(&self) -> rr_ctl::Response {
         reload(&self.shared)
+    }
+
+    /// The same reload, as a job another thread can run (SIGHUP's: the thread that
+    /// waits for signals must stay free for SIGTERM while a reload resolves names).
+    pub fn reloader(&self) -> impl FnOnce() -> rr_ctl::Response + Send + 'static {
+        let shared = self.shared.clone();
+        move || reload(&shared)
     }
 
     /// Stops every thread and removes the control socket.
@@ -525,7 +533,7 @@ pub(crate) fn start(config: Config) -> Result<NodeHandle, NodeError> {
     let shared = Arc::new(Shared {
         tunnels,
         fib: SharedFib::new(fib),
-        route_sources: sources,
+        route_sources: std::sync::RwLock::new(sources),
         local: Arc::new(local_config(&config)),
         counters: Counters::default(),
         control: ControlTx {

@@ -513,6 +513,18 @@ impl Ctx {
 
     fn not_translated(&mut self, file: &str, s: &Stmt, hint: &str) {
         let text = s.text();
+        // Secrets are never echoed: a note names the setting, not its value.
+        let first = text.split_whitespace().next().unwrap_or("");
+        if matches!(first, "password" | "authentication" | "key" | "keys") {
+            self.note(
+                file,
+                s.line,
+                format!(
+                    "`{first} ...`: not translated: TCP-MD5 / TCP-AO session authentication is not supported (the value is not shown)"
+                ),
+            );
+            return;
+        }
         self.note(file, s.line, format!("`{text}`: not translated{hint}"));
     }
 
@@ -1487,6 +1499,24 @@ mod tests {
             "{}",
             out.toml
         );
+    }
+
+    /// A TCP-MD5 password is reported by name; its value appears in no note.
+    #[test]
+    fn passwords_are_never_echoed() {
+        let out = translate_text(
+            "t.conf",
+            "protocol bgp p {\n neighbor 172.20.0.2 as 4242420002;\n password \"hunter2secret\";\n ipv4 { import all; export all; };\n}\n",
+        );
+        let notes: Vec<String> = out.notes.iter().map(|n| n.to_string()).collect();
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.starts_with("t.conf:3: `password ...`")),
+            "{notes:?}"
+        );
+        assert!(!notes.iter().any(|n| n.contains("hunter2")), "{notes:?}");
+        assert!(!out.toml.contains("hunter2"), "{}", out.toml);
     }
 
     /// Any bytes in, no panic out: the wiki's config, mutated many ways.
