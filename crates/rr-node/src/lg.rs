@@ -2,8 +2,9 @@
 //! address.
 //!
 //! What it is: one thread with its own `poll` loop (the pieces of [`crate::metrics`]:
-//! bounded heads, read and write deadlines, at most [`MAX_CONNS`] connections, one answer
-//! each) serving four pages, `GET` or `HEAD` only:
+//! bounded heads, read and write deadlines, at most
+//! [`MAX_CONNS`](crate::metrics::MAX_CONNS) connections, one answer each) serving four
+//! pages, `GET` or `HEAD` only:
 //!
 //! - `/`: the BGP sessions (`show bgp`) and a form;
 //! - `/route?q=ADDR` or `/route?q=PREFIX`: the routes of the longest prefix matching an
@@ -25,7 +26,7 @@
 //! control socket is that).
 
 use crate::control::{ControlMsg, ProbeMode, ProbeRequest};
-use crate::metrics::{head_end, query, LINGER, MAX_CONNS, MAX_HEAD, READ_TIME, WRITE_TIME};
+use crate::metrics::{accept_into, head_end, query, LINGER, MAX_HEAD, READ_TIME, WRITE_TIME};
 use crate::shared::{NodeError, Shared};
 use ipnet::IpNet;
 use rr_ctl::{BgpSessionStatus, Request, Response, RouteEntry};
@@ -341,38 +342,12 @@ pub(crate) fn serve(shared: &Arc<Shared>, listener: TcpListener) {
         }
         conns = keep;
         if fds[0].revents != 0 {
-            accept(&listener, &mut conns, now);
-        }
-    }
-}
-
-/// Takes every waiting connection, dropping the oldest held ones beyond [`MAX_CONNS`].
-fn accept(listener: &TcpListener, conns: &mut Vec<Conn>, now: Instant) {
-    loop {
-        match listener.accept() {
-            Ok((stream, _)) => {
-                if stream.set_nonblocking(true).is_err() {
-                    continue;
-                }
-                if conns.len() >= MAX_CONNS {
-                    conns.remove(0);
-                }
-                conns.push(Conn {
-                    stream,
-                    head: Vec::new(),
-                    state: ConnState::Reading,
-                    deadline: now + READ_TIME,
-                });
-            }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-            Err(e) if e.kind() == ErrorKind::ConnectionAborted => {}
-            Err(e) => {
-                tracing::debug!(error = %e, "looking glass accept");
-                // Out of descriptors leaves the listener readable: without a pause the
-                // level-triggered poll would spin.
-                std::thread::sleep(std::time::Duration::from_millis(100));
-                return;
-            }
+            accept_into(&listener, &mut conns, "looking glass", |stream| Conn {
+                stream,
+                head: Vec::new(),
+                state: ConnState::Reading,
+                deadline: now + READ_TIME,
+            });
         }
     }
 }

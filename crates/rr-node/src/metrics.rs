@@ -122,13 +122,25 @@ pub(crate) fn serve(shared: &Arc<Shared>, listener: TcpListener) {
         }
         conns = keep;
         if fds[0].revents != 0 {
-            accept(&listener, &mut conns, now);
+            accept_into(&listener, &mut conns, "metrics", |stream| Conn {
+                stream,
+                head: Vec::new(),
+                state: ConnState::Reading,
+                deadline: now + READ_TIME,
+            });
         }
     }
 }
 
-/// Takes every waiting connection, dropping the oldest held ones beyond [`MAX_CONNS`].
-fn accept(listener: &TcpListener, conns: &mut Vec<Conn>, now: Instant) {
+/// Takes every waiting connection into `conns` (made by `new`), dropping the oldest held
+/// ones beyond [`MAX_CONNS`]; `what` names the server in the log. Shared by the metrics
+/// and looking-glass servers.
+pub(crate) fn accept_into<C>(
+    listener: &TcpListener,
+    conns: &mut Vec<C>,
+    what: &str,
+    new: impl Fn(TcpStream) -> C,
+) {
     loop {
         match listener.accept() {
             Ok((stream, _)) => {
@@ -138,20 +150,14 @@ fn accept(listener: &TcpListener, conns: &mut Vec<Conn>, now: Instant) {
                 if conns.len() >= MAX_CONNS {
                     conns.remove(0);
                 }
-                conns.push(Conn {
-                    stream,
-                    head: Vec::new(),
-                    state: ConnState::Reading,
-                    deadline: now + READ_TIME,
-                });
+                conns.push(new(stream));
             }
             Err(e) if e.kind() == ErrorKind::WouldBlock => return,
             Err(e) if e.kind() == ErrorKind::ConnectionAborted => {}
             Err(e) => {
-                // Out of descriptors, say: the next round tries again.
-                tracing::debug!(error = %e, "metrics accept");
-                // Out of descriptors leaves the listener readable: without a pause the
-                // level-triggered poll would spin.
+                tracing::debug!(error = %e, server = what, "accept");
+                // Out of descriptors, say: the listener stays readable, so without a
+                // pause the level-triggered poll would spin; the next round tries again.
                 std::thread::sleep(std::time::Duration::from_millis(100));
                 return;
             }
