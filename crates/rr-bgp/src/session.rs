@@ -288,7 +288,38 @@ const OPEN_BAD_BGP_IDENTIFIER: u8 = 3;
 
 /// Cease subcodes (RFC 4486 section 4).
 const CEASE_ADMINISTRATIVE_SHUTDOWN: u8 = 2;
+const CEASE_PEER_DECONFIGURED: u8 = 3;
+const CEASE_OTHER_CONFIGURATION_CHANGE: u8 = 6;
 const CEASE_CONNECTION_COLLISION: u8 = 7;
+
+/// Why a session is stopped: the Cease subcode its peer receives (RFC 4486 section 4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopCause {
+    /// Administrative Shutdown (2): the operator, or the node shutting down.
+    AdministrativeShutdown,
+    /// Peer De-configured (3): the session was removed from the configuration.
+    PeerDeconfigured,
+    /// Other Configuration Change (6): restarted with new settings.
+    ConfigurationChange,
+}
+
+impl StopCause {
+    fn subcode(self) -> u8 {
+        match self {
+            StopCause::AdministrativeShutdown => CEASE_ADMINISTRATIVE_SHUTDOWN,
+            StopCause::PeerDeconfigured => CEASE_PEER_DECONFIGURED,
+            StopCause::ConfigurationChange => CEASE_OTHER_CONFIGURATION_CHANGE,
+        }
+    }
+
+    fn words(self) -> &'static str {
+        match self {
+            StopCause::AdministrativeShutdown => "Administrative shutdown",
+            StopCause::PeerDeconfigured => "Peer de-configured",
+            StopCause::ConfigurationChange => "Other configuration change",
+        }
+    }
+}
 
 /// Longest RFC 9003 shutdown communication, bytes.
 const SHUTDOWN_COMMUNICATION_MAX: usize = 255;
@@ -461,20 +492,28 @@ impl Peer {
     /// (RFC 4486 section 4) with `reason` as the RFC 9003 shutdown communication, then is
     /// closed; the peer stays `Idle` and refuses connections until [`Peer::start`].
     pub fn stop(&mut self, now: Instant, reason: &str) {
+        self.stop_for(now, StopCause::AdministrativeShutdown, reason);
+    }
+
+    /// [`Peer::stop`] with the Cease subcode of `cause`. RFC 9003 defines the shutdown
+    /// communication for subcodes 2 and 4 only: `reason` is sent with those, and kept
+    /// as the last error with every cause.
+    pub fn stop_for(&mut self, now: Instant, cause: StopCause, reason: &str) {
         if self.phase == Phase::Stopped {
             return;
         }
         self.phase = Phase::Stopped;
         let text = if reason.is_empty() {
-            "Administrative shutdown".to_string()
+            cause.words().to_string()
         } else {
-            format!("Administrative shutdown: {reason}")
+            format!("{}: {reason}", cause.words())
         };
-        let cease = notification(
-            error_code::CEASE,
-            CEASE_ADMINISTRATIVE_SHUTDOWN,
-            shutdown_communication(reason),
-        );
+        let data = if cause == StopCause::AdministrativeShutdown {
+            shutdown_communication(reason)
+        } else {
+            Vec::new()
+        };
+        let cease = notification(error_code::CEASE, cause.subcode(), data);
         // The established connection last, so that its going down finds no other
         // connection left to close without this Cease.
         let mut ids: Vec<(bool, ConnId)> = self
