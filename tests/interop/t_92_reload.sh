@@ -6,7 +6,12 @@
 # while neither BGP session flaps (the `show protocols` since-time of BIRD a and b and
 # the router's since_secs unchanged, Established throughout). Then an invalid config (an
 # import_policy naming no [[policy]]): `ctl reload` exits non-zero naming the error,
-# nothing changes (decisions, sessions).
+# nothing changes (decisions, sessions). Then tunnels live: peer-b's [[interface]] and
+# its session removed (BIRD b gets a Cease, b's routes leave the router and a, the
+# router's UDP port for b is closed), then added back together with a's policy taken
+# away in one reload: b's wireguard-go and BIRD come back up through the new tunnel
+# (a new interface index), b's routes reach a again, a pings b across the router — and
+# BIRD a's session never flaps through either reload.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/checks.sh"
 . "$(dirname "$0")/ctl_checks.sh"
@@ -92,8 +97,9 @@ action = "reject"'
 write_policy_router_config "$W/router.toml"
 run_check reload_policy_reevaluated c_reload_applied \
     "reloaded $W/router.toml" \
-    "  kept:          peer_b" \
-    "  re-evaluated:  peer_a (import_policy, policy \"a-in\")"
+    "  kept:              peer_b" \
+    "  re-evaluated:      peer_a (import_policy, policy \"a-in\")" \
+    "  tunnels kept:      peer-a, peer-b"
 run_check policy_took_effect c_rr_decisions 10 \
     "$REJ4 peer_a filtered policy" "$PLAIN4 peer_a best"
 run_check policy_withdrawn_from_b c_peer_paths_within 10 \
@@ -122,4 +128,107 @@ run_check invalid_reload_changed_nothing c_rr_decisions 5 \
 run_check invalid_reload_still_withdrawn c_peer_paths_within 5 \
     "b $REJ4" "b $PLAIN4 $R_ASN $A_ASN"
 run_check invalid_reload_no_flap c_no_flap "$SNAP"
+
+# ---- tunnels: peer-b removed, then added back (with a's policy removed) ----
+
+# a_snapshot: "a-since rr-a-since-secs" now.
+a_snapshot() { echo "$(bird_since a) $(rr_session_field peer_a since_secs)"; }
+
+# c_a_no_flap "SNAPSHOT": BIRD a's since-time unchanged, the router's peer_a since_secs
+# not smaller, both ends Established.
+c_a_no_flap() {
+    local a0 ra0 a1 ra1 ok=0
+    read -r a0 ra0 <<<"$1"
+    read -r a1 ra1 <<<"$(a_snapshot)"
+    echo "BIRD a peer_r since '$a0' -> '$a1'; router peer_a since_secs $ra0 -> $ra1"
+    echo "state: router peer_a $(rtr_state peer_a), a $(peer_state a)"
+    [ -n "$a0" ] && [ "$a0" = "$a1" ] || ok=1
+    [ -n "$ra1" ] && [ "$ra1" -ge "$ra0" ] || ok=1
+    rtr_established peer_a && peer_established a || ok=1
+    return "$ok"
+}
+
+# c_within SECONDS CHECK ARGS...: CHECK passes within SECONDS; its last output shown.
+c_within() {
+    local t=$1
+    shift
+    wait_until "$t" "$@" >/dev/null 2>&1
+    "$@"
+}
+
+# without_peer_b FILE: FILE without peer-b's [[interface]] and peer_b's [[bgp]].
+without_peer_b() {
+    "$PY" - "$1" <<'PYEOF'
+import re, sys
+path = sys.argv[1]
+text = open(path).read()
+blocks = re.split(r'(?m)^(?=\[)', text)
+keep = [b for b in blocks
+        if not (b.startswith('[[interface]]') and 'name = "peer-b"' in b)
+        and not (b.startswith('[[bgp]]') and 'name = "peer_b"' in b)]
+open(path, 'w').write(''.join(keep))
+PYEOF
+}
+
+# c_port_closed PORT: nothing in the router's namespace listens on UDP PORT.
+c_port_closed() {
+    local out
+    out=$(nsx "$NS_R" ss -Hulnp "sport = :$1" 2>&1)
+    echo "+ ss -ulnp sport = :$1 -> ${out:-(nothing)}"
+    [ -z "$out" ]
+}
+
+# c_interfaces "NAME:INDEX"...: `ctl show interfaces --json` lists exactly these.
+c_interfaces() {
+    local got
+    got=$(ctl show interfaces --json | "$PY" -c '
+import json, sys
+print(" ".join("%s:%d" % (i["name"], i["index"]) for i in json.load(sys.stdin)["interfaces"]))')
+    echo "interfaces: $got (want: $*)"
+    [ "$got" = "$*" ]
+}
+
+# c_b_ceased: BIRD b's session is down and says it received Cease/Peer De-configured
+# (RFC 4486 subcode 3: the session was removed from the router's config).
+c_b_ceased() {
+    local out
+    out=$(birdc b show protocols all peer_r)
+    echo "$out" | head -8
+    ! peer_established b && grep -q "Received: Peer de-configured" <<<"$out"
+}
+
+ASNAP=$(a_snapshot)
+RRC_BGP_A='import_policy = "a-in"'
+write_policy_router_config "$W/router.toml"
+without_peer_b "$W/router.toml"
+run_check reload_tunnel_removed c_reload_applied \
+    "reloaded $W/router.toml" \
+    "  kept:              peer_a" \
+    "  removed:           peer_b" \
+    "  static routes:     replaced" \
+    "  tunnels kept:      peer-a" \
+    "  tunnels removed:   peer-b"
+run_check removed_b_got_cease c_within 10 c_b_ceased
+run_check removed_tunnel_port_closed wait_until 5 c_port_closed "$R_PORT_B"
+run_check removed_interfaces c_interfaces "peer-a:0"
+run_check removed_b_routes_gone c_peer_paths_within 10 "a $B_NET4" "a $B_NET6"
+run_check removed_a_no_flap c_a_no_flap "$ASNAP"
+
+RRC_BGP_A=
+RRC_TAIL=
+write_policy_router_config "$W/router.toml"
+run_check reload_tunnel_added c_reload_applied \
+    "reloaded $W/router.toml" \
+    "  re-evaluated:      peer_a (import_policy)" \
+    "  added:             peer_b" \
+    "  static routes:     replaced" \
+    "  tunnels kept:      peer-a" \
+    "  tunnels added:     peer-b"
+run_check added_interfaces c_interfaces "peer-a:0 peer-b:2"
+run_check added_b_established wait_until 40 eval 'rtr_established peer_b && peer_established b'
+run_check added_b_routes_at_a c_peer_paths_within 20 \
+    "a $B_NET4 $R_ASN $B_ASN" "a $B_NET6 $R_ASN $B_ASN"
+run_check added_policy_gone c_rr_decisions 10 "$REJ4 peer_a best" "$PLAIN4 peer_a best"
+run_check added_ping_a_to_b c_ping_within 15 "$NS_A" -c 1 -W 2 -I "$A_V4" "$B_V4"
+run_check added_a_no_flap c_a_no_flap "$ASNAP"
 run_check router_alive_at_end router_alive

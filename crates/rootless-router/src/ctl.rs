@@ -712,6 +712,7 @@ pub fn render(resp: &Response) -> String {
             added,
             removed,
             static_routes_changed,
+            tunnels,
         } => render_reload(
             &mut s,
             file,
@@ -719,6 +720,7 @@ pub fn render(resp: &Response) -> String {
             [kept, added, removed],
             [reevaluated, restarted],
             *static_routes_changed,
+            tunnels,
         ),
         Response::Error { message } => {
             let _ = writeln!(s, "error: {message}");
@@ -735,6 +737,7 @@ fn render_reload(
     [kept, added, removed]: [&Vec<String>; 3],
     [reevaluated, restarted]: [&Vec<rr_ctl::ReloadedSession>; 2],
     static_routes_changed: bool,
+    tunnels: &rr_ctl::ReloadedTunnels,
 ) {
     use std::fmt::Write as _;
     if !refused.is_empty() {
@@ -765,10 +768,15 @@ fn render_reload(
                 String::new()
             },
         ),
+        ("tunnels kept", tunnels.kept.join(", ")),
+        ("tunnels updated", with_changes(&tunnels.updated)),
+        ("tunnels restarted", with_changes(&tunnels.restarted)),
+        ("tunnels added", tunnels.added.join(", ")),
+        ("tunnels removed", tunnels.removed.join(", ")),
     ];
     for (what, list) in lines {
         if !list.is_empty() {
-            let _ = writeln!(s, "  {:<15}{list}", format!("{what}:"));
+            let _ = writeln!(s, "  {:<19}{list}", format!("{what}:"));
         }
     }
 }
@@ -795,15 +803,27 @@ mod tests {
             added: vec!["e".into()],
             removed: Vec::new(),
             static_routes_changed: true,
+            tunnels: Box::new(rr_ctl::ReloadedTunnels {
+                kept: vec!["wg0".into()],
+                restarted: vec![ReloadedSession {
+                    name: "wg1".into(),
+                    changed: vec!["peer_public_key".into()],
+                }],
+                added: vec!["wg2".into()],
+                ..Default::default()
+            }),
         };
         assert_eq!(
             render(&done),
             "reloaded /etc/rr.toml\n  \
-             kept:          a, b\n  \
-             re-evaluated:  c (import_policy, policy \"p\")\n  \
-             restarted:     d (hold_time)\n  \
-             added:         e\n  \
-             static routes: replaced\n"
+             kept:              a, b\n  \
+             re-evaluated:      c (import_policy, policy \"p\")\n  \
+             restarted:         d (hold_time)\n  \
+             added:             e\n  \
+             static routes:     replaced\n  \
+             tunnels kept:      wg0\n  \
+             tunnels restarted: wg1 (peer_public_key)\n  \
+             tunnels added:     wg2\n"
         );
         let refused = Response::Reload {
             file: "/etc/rr.toml".into(),
@@ -814,6 +834,7 @@ mod tests {
             added: Vec::new(),
             removed: Vec::new(),
             static_routes_changed: false,
+            tunnels: Default::default(),
         };
         assert_eq!(
             render(&refused),

@@ -5,9 +5,13 @@
 //! kept, re-evaluated (only their import/export policies or import limit changed, or a
 //! `[[policy]]` they use: the route table applies that without a session reset, like
 //! BIRD's `reload`), restarted (anything else of the session changed), added and
-//! removed. `[[route]]` changes are flagged. Everything a running node cannot change
-//! in place yet (tunnels, `[router]`, `[dns]`, gateways, `[roa]`, `[metrics]` and any
-//! other section) is listed in [`ConfigDiff::needs_restart`].
+//! removed. Tunnels are matched by name too: kept, updated (addresses, MTU, link
+//! communities or listen port: the WireGuard session goes on), restarted (keys,
+//! endpoint, keepalive: a new WireGuard session), added and removed; a session over a
+//! tunnel whose WireGuard session or addresses change restarts, one over a tunnel whose
+//! link communities change is re-evaluated. `[[route]]` changes are flagged. Everything
+//! a running node cannot change in place yet (`[router]`, `[dns]`, gateways, `[roa]`,
+//! `[metrics]` and any other section) is listed in [`ConfigDiff::needs_restart`].
 //!
 //! What it is not: the reload itself (the node applies the diff), nor a validator (both
 //! configs are already valid).
@@ -39,6 +43,30 @@ pub struct SessionChange {
     pub changed: Vec<String>,
 }
 
+/// How a reload treats one tunnel (`[[interface]]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TunnelAction {
+    /// Nothing of it changed (its position in the file does not count).
+    Kept,
+    /// Its addresses, MTU, link communities or listen port changed: applied with the
+    /// WireGuard session, endpoint and counters kept.
+    Updated,
+    /// Its keys, endpoint or keepalive changed: a new WireGuard session.
+    Restart,
+    Added,
+    Removed,
+}
+
+/// One tunnel in a [`ConfigDiff`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TunnelChange {
+    pub name: String,
+    pub action: TunnelAction,
+    /// The changed keys as written (`mtu`, `peer_public_key`); empty unless updated or
+    /// restarted.
+    pub changed: Vec<String>,
+}
+
 /// What a reload from `old` to `new` has to do.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ConfigDiff {
@@ -46,6 +74,8 @@ pub struct ConfigDiff {
     pub needs_restart: Vec<String>,
     /// Every session of both configs: those of `new` in its order, then the removed ones.
     pub sessions: Vec<SessionChange>,
+    /// Every tunnel of both configs, in the same order as `sessions`.
+    pub tunnels: Vec<TunnelChange>,
     /// `[[route]]` differs: the static routes are replaced.
     pub routes_changed: bool,
 }
@@ -59,19 +89,30 @@ impl ConfigDiff {
                 .sessions
                 .iter()
                 .all(|s| s.action == SessionAction::Kept)
+            && self.tunnels.iter().all(|t| t.action == TunnelAction::Kept)
+    }
+
+    /// The change of tunnel `name`, if it is in either config.
+    pub fn tunnel(&self, name: &str) -> Option<&TunnelChange> {
+        self.tunnels.iter().find(|t| t.name == name)
     }
 }
 
-/// Why tunnels are not changed live (said with every tunnel change).
-const TUNNELS_LATER: &str =
-    "tunnels are indexed by position in the forwarding table; changing them live comes later";
-
 /// Compares the running config `old` with `new`.
 pub fn diff(old: &Config, new: &Config) -> ConfigDiff {
+    let tunnels = tunnel_changes(old, new);
+    // Connected routes follow the tunnels' addresses; static ones name tunnels by
+    // position, which a tunnel added or removed before them shifts.
+    let routes_changed = old.routes != new.routes
+        || tunnels.iter().any(|t| {
+            matches!(t.action, TunnelAction::Added | TunnelAction::Removed)
+                || t.changed.iter().any(|c| c == "addresses")
+        });
     let mut d = ConfigDiff {
         needs_restart: restart_reasons(old, new),
-        routes_changed: old.routes != new.routes,
+        routes_changed,
         sessions: Vec::new(),
+        tunnels,
     };
     let changed_policies: Vec<&str> = old
         .policies
@@ -87,7 +128,7 @@ pub fn diff(old: &Config, new: &Config) -> ConfigDiff {
                 action: SessionAction::Added,
                 changed: Vec::new(),
             },
-            Some(o) => session_change(o, b, &changed_policies),
+            Some(o) => session_change(o, b, &changed_policies, &d.tunnels),
         };
         d.sessions.push(change);
     }
@@ -103,9 +144,33 @@ pub fn diff(old: &Config, new: &Config) -> ConfigDiff {
     d
 }
 
-fn session_change(o: &BgpConfig, b: &BgpConfig, changed_policies: &[&str]) -> SessionChange {
+fn session_change(
+    o: &BgpConfig,
+    b: &BgpConfig,
+    changed_policies: &[&str],
+    tunnels: &[TunnelChange],
+) -> SessionChange {
     let mut restart = Vec::new();
     let mut reeval = Vec::new();
+    // Its tunnel (same name in both, or `interface` below differs and restarts it).
+    if let Some(t) = b
+        .interface
+        .as_deref()
+        .and_then(|n| tunnels.iter().find(|t| t.name == n))
+    {
+        let what = |keys: &[String]| format!("interface \"{}\" ({})", t.name, keys.join(", "));
+        let link: Vec<String> = t
+            .changed
+            .iter()
+            .filter(|c| LINK_KEYS.contains(&c.as_str()))
+            .cloned()
+            .collect();
+        if t.action == TunnelAction::Restart || t.changed.iter().any(|c| c == "addresses") {
+            restart.push(what(&t.changed));
+        } else if !link.is_empty() {
+            reeval.push(what(&link));
+        }
+    }
     macro_rules! field {
         ($list:ident, $($f:ident),*) => {
             $(if o.$f != b.$f {
@@ -158,14 +223,99 @@ fn session_change(o: &BgpConfig, b: &BgpConfig, changed_policies: &[&str]) -> Se
     }
 }
 
-/// An interface with the resolved endpoint left out when it is written the same: a
-/// name resolving elsewhere is not a config change (WireGuard follows the peer anyway).
-fn same_interface(a: &InterfaceConfig, b: &InterfaceConfig) -> bool {
-    let mut b = b.clone();
-    if a.endpoint_text.is_some() && a.endpoint_text == b.endpoint_text {
-        b.endpoint = a.endpoint;
+/// The link-community keys of an interface (a change re-evaluates its sessions).
+const LINK_KEYS: [&str; 3] = ["latency", "bandwidth", "crypto"];
+
+/// Tunnels matched by name: those of `new` in its order, then the removed ones.
+fn tunnel_changes(old: &Config, new: &Config) -> Vec<TunnelChange> {
+    let mut out: Vec<TunnelChange> = new
+        .interfaces
+        .iter()
+        .map(|i| match old.interfaces.iter().find(|o| o.name == i.name) {
+            None => TunnelChange {
+                name: i.name.clone(),
+                action: TunnelAction::Added,
+                changed: Vec::new(),
+            },
+            Some(o) => tunnel_change(o, i),
+        })
+        .collect();
+    for o in &old.interfaces {
+        if !new.interfaces.iter().any(|i| i.name == o.name) {
+            out.push(TunnelChange {
+                name: o.name.clone(),
+                action: TunnelAction::Removed,
+                changed: Vec::new(),
+            });
+        }
     }
-    *a == b
+    out
+}
+
+fn tunnel_change(o: &InterfaceConfig, i: &InterfaceConfig) -> TunnelChange {
+    // Every field is named below: one added to InterfaceConfig later fails to compile
+    // here until it is sorted into one of the lists.
+    let InterfaceConfig {
+        name: _,
+        private_key: _,
+        listen_port: _,
+        peer_public_key: _,
+        endpoint: _,
+        endpoint_text: _,
+        preshared_key: _,
+        persistent_keepalive: _,
+        mtu: _,
+        addresses: _,
+        link: _,
+    } = i;
+    let mut wireguard = Vec::new();
+    let mut update = Vec::new();
+    macro_rules! field {
+        ($list:ident, $($f:ident),*) => {
+            $(if o.$f != i.$f {
+                $list.push(stringify!($f).to_string());
+            })*
+        };
+    }
+    field!(
+        wireguard,
+        private_key,
+        peer_public_key,
+        preshared_key,
+        persistent_keepalive
+    );
+    // A name resolving elsewhere is not a change (WireGuard follows the peer anyway).
+    let same_endpoint = if o.endpoint_text.is_some() {
+        o.endpoint_text == i.endpoint_text
+    } else {
+        i.endpoint_text.is_none() && o.endpoint == i.endpoint
+    };
+    if !same_endpoint {
+        wireguard.push("endpoint".into());
+    }
+    field!(update, listen_port, mtu, addresses);
+    for (key, changed) in LINK_KEYS.iter().zip([
+        o.link.latency != i.link.latency,
+        o.link.bandwidth != i.link.bandwidth,
+        o.link.crypto != i.link.crypto,
+    ]) {
+        if changed {
+            update.push(key.to_string());
+        }
+    }
+    let action = if !wireguard.is_empty() {
+        TunnelAction::Restart
+    } else if !update.is_empty() {
+        TunnelAction::Updated
+    } else {
+        TunnelAction::Kept
+    };
+    wireguard.extend(update);
+    TunnelChange {
+        name: i.name.clone(),
+        action,
+        changed: wireguard,
+    }
 }
 
 fn restart_reasons(old: &Config, new: &Config) -> Vec<String> {
@@ -199,30 +349,6 @@ fn restart_reasons(old: &Config, new: &Config) -> Vec<String> {
     };
     if out.is_empty() && known != *ro {
         out.push("[router]".into());
-    }
-    for (n, i) in new.interfaces.iter().enumerate() {
-        match old.interfaces.iter().position(|o| o.name == i.name) {
-            None => out.push(format!("[[interface]] {} added ({TUNNELS_LATER})", i.name)),
-            Some(p) if !same_interface(&old.interfaces[p], i) => out.push(format!(
-                "[[interface]] {} changed ({TUNNELS_LATER})",
-                i.name
-            )),
-            Some(p) if p != n => out.push(format!(
-                "[[interface]] {} moved from position {} to {} ({TUNNELS_LATER})",
-                i.name,
-                p + 1,
-                n + 1
-            )),
-            Some(_) => {}
-        }
-    }
-    for o in &old.interfaces {
-        if !new.interfaces.iter().any(|i| i.name == o.name) {
-            out.push(format!(
-                "[[interface]] {} removed ({TUNNELS_LATER})",
-                o.name
-            ));
-        }
     }
     if old.dns != new.dns {
         out.push("[dns]".into());
@@ -382,18 +508,96 @@ remote_asn = 4242420003
         assert!(d.sessions.iter().all(|s| s.action == SessionAction::Kept));
     }
 
-    #[test]
-    fn tunnels_router_and_other_sections_need_a_restart() {
-        let tunnel = format!(
-            "[[interface]]\nname = \"wg1\"\nprivate_key = \"{KEY_A}\"\npeer_public_key = \"{KEY_B}\"\n"
-        );
-        let d = diff(&config(SESSIONS), &config(&format!("{SESSIONS}\n{tunnel}")));
-        assert_eq!(d.needs_restart.len(), 1, "{d:?}");
-        assert!(d.needs_restart[0].starts_with("[[interface]] wg1 added"));
+    fn tunnel(d: &ConfigDiff, name: &str) -> (TunnelAction, Vec<String>) {
+        let t = d
+            .tunnel(name)
+            .unwrap_or_else(|| panic!("no tunnel {name} in {d:?}"));
+        (t.action, t.changed.clone())
+    }
 
+    const WG1: &str = "[[interface]]\nname = \"wg1\"\nprivate_key = \"kFnODq0EwAnbxP2/m2r4y5Nc6bjrSgrNV2jh0nVlqV0=\"\npeer_public_key = \"HIgo9xNzJMWLKASShiTqIybxZ0U3wGLiUeJ1PKf8ykw=\"\n";
+
+    #[test]
+    fn tunnels_added_removed_and_moved_by_name() {
+        let d = diff(&config(SESSIONS), &config(&format!("{SESSIONS}\n{WG1}")));
+        assert!(d.needs_restart.is_empty(), "{d:?}");
+        assert_eq!(tunnel(&d, "wg0"), (TunnelAction::Kept, vec![]));
+        assert_eq!(tunnel(&d, "wg1").0, TunnelAction::Added);
+        assert!(d.sessions.iter().all(|s| s.action == SessionAction::Kept));
+        assert!(d.routes_changed, "positions of static routes may shift");
+
+        let d = diff(&config(&format!("{SESSIONS}\n{WG1}")), &config(SESSIONS));
+        assert_eq!(tunnel(&d, "wg1").0, TunnelAction::Removed);
+        assert_eq!(d.tunnels.last().map(|t| t.name.as_str()), Some("wg1"));
+
+        // The same two tunnels in the other order: nothing changes.
+        let two = config(&format!("{SESSIONS}\n{WG1}"));
+        let mut swapped = two.clone();
+        swapped.interfaces.swap(0, 1);
+        let d = diff(&two, &swapped);
+        assert!(d.tunnels.iter().all(|t| t.action == TunnelAction::Kept));
+    }
+
+    #[test]
+    fn tunnel_changes_sorted_and_their_sessions_follow() {
         let old = config(SESSIONS);
         let mut new = old.clone();
         new.interfaces[0].mtu = 1400;
+        let d = diff(&old, &new);
+        assert_eq!(
+            tunnel(&d, "wg0"),
+            (TunnelAction::Updated, vec!["mtu".into()])
+        );
+        assert!(d.sessions.iter().all(|s| s.action == SessionAction::Kept));
+        assert!(!d.routes_changed);
+
+        new.interfaces[0].link.latency = Some(3);
+        let d = diff(&old, &new);
+        assert_eq!(
+            tunnel(&d, "wg0"),
+            (TunnelAction::Updated, vec!["mtu".into(), "latency".into()])
+        );
+        assert_eq!(
+            action(&d, "b"),
+            (
+                SessionAction::Reevaluate,
+                vec!["interface \"wg0\" (latency)".to_string()]
+            )
+        );
+
+        let mut new = old.clone();
+        new.interfaces[0]
+            .addresses
+            .push("172.20.9.1/30".parse().expect("net"));
+        let d = diff(&old, &new);
+        assert_eq!(tunnel(&d, "wg0").0, TunnelAction::Updated);
+        assert_eq!(action(&d, "a").0, SessionAction::Restart);
+        assert!(d.routes_changed, "a /30 is a connected route");
+
+        let mut new = old.clone();
+        new.interfaces[0].peer_public_key = new.interfaces[0].private_key;
+        new.interfaces[0].listen_port = Some(51999);
+        let d = diff(&old, &new);
+        assert_eq!(
+            tunnel(&d, "wg0"),
+            (
+                TunnelAction::Restart,
+                vec!["peer_public_key".into(), "listen_port".into()]
+            )
+        );
+        assert_eq!(
+            action(&d, "b"),
+            (
+                SessionAction::Restart,
+                vec!["interface \"wg0\" (peer_public_key, listen_port)".to_string()]
+            )
+        );
+    }
+
+    #[test]
+    fn router_and_other_sections_need_a_restart() {
+        let old = config(SESSIONS);
+        let mut new = old.clone();
         new.router.asn = Some(4242420009);
         new.metrics = Some(crate::MetricsConfig {
             listen: "127.0.0.1:9324".parse().expect("addr"),
@@ -401,11 +605,7 @@ remote_asn = 4242420003
         let d = diff(&old, &new);
         assert_eq!(
             d.needs_restart,
-            vec![
-                "[router] asn".to_string(),
-                format!("[[interface]] wg0 changed ({TUNNELS_LATER})"),
-                "[metrics]".to_string(),
-            ]
+            vec!["[router] asn".to_string(), "[metrics]".to_string()]
         );
     }
 
@@ -418,6 +618,9 @@ remote_asn = 4242420003
         let mut old2 = new.clone();
         old2.interfaces[0].endpoint = Some("192.0.2.2:51820".parse().expect("addr"));
         assert!(diff(&old2, &new).is_empty());
-        assert_eq!(diff(&old, &new).needs_restart.len(), 1);
+        assert_eq!(
+            tunnel(&diff(&old, &new), "wg0"),
+            (TunnelAction::Restart, vec!["endpoint".into()])
+        );
     }
 }

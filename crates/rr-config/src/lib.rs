@@ -22,7 +22,7 @@ pub mod keys;
 mod tree;
 mod validate;
 
-pub use diff::{diff, ConfigDiff, SessionAction, SessionChange};
+pub use diff::{diff, ConfigDiff, SessionAction, SessionChange, TunnelAction, TunnelChange};
 pub use error::{ConfigError, ConfigErrors};
 pub use key::{Key, KeyError};
 

@@ -67,13 +67,28 @@ pub enum Request {
     Reload,
 }
 
-/// One BGP session a reload touched, and what of it changed.
+/// One BGP session or tunnel a reload touched, and what of it changed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReloadedSession {
     pub name: String,
-    /// The changed keys as written (`import_policy`, `hold_time`, `policy "x"`).
+    /// The changed keys as written (`import_policy`, `hold_time`, `policy "x"`, `mtu`).
     #[serde(default)]
     pub changed: Vec<String>,
+}
+
+/// What a reload did to the tunnels.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ReloadedTunnels {
+    /// Untouched: WireGuard session, endpoint and counters go on.
+    pub kept: Vec<String>,
+    /// Addresses, MTU, link communities or listen port changed; the WireGuard session,
+    /// endpoint and counters go on.
+    pub updated: Vec<ReloadedSession>,
+    /// Keys, endpoint or keepalive changed: a new WireGuard session.
+    pub restarted: Vec<ReloadedSession>,
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
 }
 
 /// A tunnel's state.
@@ -251,6 +266,9 @@ pub enum Response {
         removed: Vec<String>,
         /// The `[[route]]` static routes were replaced.
         static_routes_changed: bool,
+        /// The tunnels (absent in answers of nodes older than live tunnel reload).
+        #[serde(default)]
+        tunnels: Box<ReloadedTunnels>,
     },
     Interfaces {
         interfaces: Vec<InterfaceStatus>,
@@ -485,12 +503,27 @@ mod tests {
             added: vec!["c".into()],
             removed: Vec::new(),
             static_routes_changed: true,
+            tunnels: Box::new(ReloadedTunnels {
+                kept: vec!["wg0".into()],
+                updated: vec![ReloadedSession {
+                    name: "wg1".into(),
+                    changed: vec!["mtu".into()],
+                }],
+                added: vec!["wg2".into()],
+                ..ReloadedTunnels::default()
+            }),
         };
         let mut buf = Vec::new();
         write_line(&mut buf, &answer).unwrap();
         assert!(buf.starts_with(br#"{"kind":"reload","#));
         let got: Response = read_line(&mut &buf[..], 4096).unwrap().unwrap();
         assert_eq!(got, answer);
+        // An answer of a node older than tunnel reload still reads, with no tunnels.
+        let old = br#"{"kind":"reload","file":"f","refused":[],"kept":[],"reevaluated":[],"restarted":[],"added":[],"removed":[],"static_routes_changed":false}"#;
+        let got: Response = read_line(&mut &old[..], 4096).unwrap().unwrap();
+        assert!(
+            matches!(got, Response::Reload { tunnels, .. } if *tunnels == ReloadedTunnels::default())
+        );
     }
 
     #[test]

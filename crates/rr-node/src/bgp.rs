@@ -23,7 +23,7 @@ use crate::roa_io::{RoaFeed, RtrMsg};
 use crate::shared::{RouteSource, Shared};
 use ipnet::IpNet;
 use rr_bgp::packet::Family as BgpFamily;
-use rr_bgp::session::{Action, ConnId, Direction, Event, Peer, SessionConfig, State};
+use rr_bgp::session::{Action, ConnId, Direction, Event, Peer, SessionConfig, State, StopCause};
 use rr_config::{BgpConfig, Config, Family, Transport};
 use rr_fib::{IfIndex, NextHop};
 use rr_rib::{
@@ -206,16 +206,32 @@ impl PeerSlot {
     }
 }
 
+/// The running session named `name`.
+fn slot_of(peers: &[PeerSlot], name: &str) -> Option<usize> {
+    peers.iter().position(|p| !p.removed && p.cfg.name == name)
+}
+
+/// What [`Bgp::prepare_reload`] had to acquire: host listeners of new or moved
+/// passive sessions, by session name.
+pub(crate) struct PreparedReload {
+    listeners: Vec<(String, SocketAddr, TcpListener)>,
+}
+
 /// What session `b` of `config` is: its state machine's settings, the route table's
 /// view of it, and its tunnel.
-fn session_of(config: &Config, b: &BgpConfig) -> (SessionConfig, PeerConfig, Option<IfIndex>) {
+fn session_of(
+    config: &Config,
+    b: &BgpConfig,
+    shared: &Shared,
+) -> (SessionConfig, PeerConfig, Option<IfIndex>) {
     let asn = config.router.asn.unwrap_or(0);
     let router_id = config.router.router_id.unwrap_or(Ipv4Addr::UNSPECIFIED);
     let tunnel = b
         .interface
         .as_deref()
         .and_then(|name| config.interface(name));
-    let iface = tunnel.map(|(i, _)| i as IfIndex);
+    // The running tunnel's index (positions in the file change with reloads).
+    let iface = tunnel.and_then(|(_, t)| shared.iface_by_name(&t.name));
     let link = tunnel
         .map(|(_, t)| t.link)
         .filter(|l| *l != rr_policy::dn42::Link::default());
@@ -311,7 +327,7 @@ impl Bgp {
         rib.set_static(statics);
         let mut peers = Vec::new();
         for (n, b) in config.bgp.iter().enumerate() {
-            let (session, peer_cfg, iface) = session_of(config, b);
+            let (session, peer_cfg, iface) = session_of(config, b, &shared);
             rib.add_peer(n as PeerId, peer_cfg);
             peers.push(PeerSlot::new(b, Peer::new(session, now), iface));
         }
@@ -769,22 +785,14 @@ impl Bgp {
         }
     }
 
-    /// Applies a reload's session and static route changes (`new` is the whole new
-    /// config, `diff` what changed from the running one). Unchanged sessions are not
-    /// touched; a session disabled by its import limit starts again. Fails, changing
-    /// nothing, when a new host listener cannot be had.
-    pub fn reload(
+    /// The part of a reload that can fail, done before anything changes: the new host
+    /// listeners, and the stack's BGP listener if tunnel sessions appear.
+    pub fn prepare_reload(
         &mut self,
-        now: Instant,
         new: &Config,
         diff: &rr_config::ConfigDiff,
         stack: &mut Stack,
-    ) -> Result<(), String> {
-        use rr_config::SessionAction;
-        let slot_of = |peers: &[PeerSlot], name: &str| {
-            peers.iter().position(|p| !p.removed && p.cfg.name == name)
-        };
-        // Everything that can fail first: the new host listeners, and the stack's.
+    ) -> Result<PreparedReload, String> {
         let mut listeners = Vec::new();
         for change in &diff.sessions {
             let Some(b) = new.bgp.iter().find(|b| b.name == change.name) else {
@@ -805,7 +813,19 @@ impl Bgp {
             let any = SocketAddr::from((Ipv6Addr::UNSPECIFIED, 179));
             self.listener = Some(stack.tcp_listen(any, None).map_err(|e| e.to_string())?);
         }
-        // Stopped sessions say Cease before their slots change.
+        Ok(PreparedReload { listeners })
+    }
+
+    /// The first step of applying a reload: sessions to restart or remove say Cease
+    /// (while their tunnels still exist: the caller sends the packets before it
+    /// changes the tunnels).
+    pub fn stop_for_reload(
+        &mut self,
+        now: Instant,
+        diff: &rr_config::ConfigDiff,
+        stack: &mut Stack,
+    ) {
+        use rr_config::SessionAction;
         for change in &diff.sessions {
             let Some(n) = slot_of(&self.peers, &change.name) else {
                 continue;
@@ -813,18 +833,41 @@ impl Bgp {
             match change.action {
                 SessionAction::Restart => {
                     tracing::info!(session = %change.name, changed = %change.changed.join(", "), "reload: restarting the BGP session");
-                    self.peers[n].peer.stop(now, "configuration changed");
+                    self.peers[n].peer.stop_for(
+                        now,
+                        StopCause::ConfigurationChange,
+                        "configuration changed",
+                    );
                 }
                 SessionAction::Removed => {
                     tracing::info!(session = %change.name, "reload: BGP session removed");
-                    self.peers[n]
-                        .peer
-                        .stop(now, "session removed from the configuration");
+                    self.peers[n].peer.stop_for(
+                        now,
+                        StopCause::PeerDeconfigured,
+                        "session removed from the configuration",
+                    );
                 }
                 _ => {}
             }
         }
         self.process(now, stack);
+    }
+
+    /// Applies a reload's session and static route changes (`new` is the whole new
+    /// config, `diff` what changed from the running one; the sessions to restart or
+    /// remove have said Cease ([`Bgp::stop_for_reload`]) and the tunnels are the new
+    /// ones). Unchanged sessions are not touched; a session disabled by its import
+    /// limit starts again.
+    pub fn apply_reload(
+        &mut self,
+        now: Instant,
+        new: &Config,
+        diff: &rr_config::ConfigDiff,
+        stack: &mut Stack,
+        prepared: PreparedReload,
+    ) {
+        use rr_config::SessionAction;
+        let PreparedReload { listeners } = prepared;
         for change in &diff.sessions {
             let b = new.bgp.iter().find(|b| b.name == change.name);
             let found = slot_of(&self.peers, &change.name);
@@ -839,7 +882,7 @@ impl Bgp {
                     }
                 }
                 (SessionAction::Restart, Some(n), Some(b)) => {
-                    let (session, peer_cfg, iface) = session_of(new, b);
+                    let (session, peer_cfg, iface) = session_of(new, b, &self.shared);
                     self.rib.remove_peer(n as PeerId);
                     self.rib.add_peer(n as PeerId, peer_cfg);
                     let accept = self.peers[n].accept.take();
@@ -855,14 +898,14 @@ impl Bgp {
                 }
                 (SessionAction::Reevaluate, Some(n), Some(b)) => {
                     tracing::info!(session = %change.name, changed = %change.changed.join(", "), "reload: re-evaluating the BGP session's routes");
-                    let (_, peer_cfg, _) = session_of(new, b);
+                    let (_, peer_cfg, _) = session_of(new, b, &self.shared);
                     self.peers[n].cfg = b.clone();
                     let outcome = self.rib.reevaluate_peer(n as PeerId, peer_cfg);
                     self.limit_outcome(n, now, outcome);
                 }
                 (SessionAction::Added, None, Some(b)) => {
                     tracing::info!(session = %change.name, "reload: BGP session added");
-                    let (session, peer_cfg, iface) = session_of(new, b);
+                    let (session, peer_cfg, iface) = session_of(new, b, &self.shared);
                     let n = self.peers.len();
                     self.rib.add_peer(n as PeerId, peer_cfg);
                     self.peers
@@ -884,7 +927,7 @@ impl Bgp {
             }
         }
         if diff.routes_changed {
-            let routes = crate::shared::configured_routes(new);
+            let routes = crate::shared::configured_routes(new, |n| self.shared.iface_by_name(n));
             *self
                 .shared
                 .route_sources
@@ -895,7 +938,6 @@ impl Bgp {
             self.rib.set_static(statics);
         }
         self.process(now, stack);
-        Ok(())
     }
 
     /// Our next hops toward session `n`: on a tunnel, our addresses on it (its
@@ -904,7 +946,7 @@ impl Bgp {
     /// router's own addresses.
     fn peer_up(&self, n: usize, neg: &rr_bgp::session::Negotiated) -> PeerUp {
         let slot = &self.peers[n];
-        let local = &self.shared.local;
+        let local = self.shared.local.load();
         let iface = slot.iface.and_then(|i| local.ifaces.get(i as usize));
         let v4_of = |addrs: &[IpAddr]| {
             addrs.iter().find_map(|a| match a {

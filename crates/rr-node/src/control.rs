@@ -15,7 +15,7 @@
 use crate::bgp::{Bgp, HostMsg};
 use crate::exec::{Exec, ExecCall};
 use crate::shared::{batch_buffer, BatchSink, NodeError, NodeSink, Shared};
-use rr_config::Config;
+use rr_config::{Config, TunnelAction};
 use rr_ctl::Response;
 use rr_dataplane::forward::Forwarder;
 use rr_dataplane::probe::{self, AnswerKind};
@@ -113,23 +113,8 @@ pub(crate) struct Control {
 
 impl Control {
     pub fn new(shared: Arc<Shared>, config: &Config) -> Result<Control, NodeError> {
-        let forwarder = Forwarder::new(shared.local.clone());
-        let local = &shared.local;
-        let mut global: Vec<IpAddr> = local.router_addrs.clone();
-        for i in &local.ifaces {
-            for a in &i.addrs {
-                if !global.contains(a) {
-                    global.push(*a);
-                }
-            }
-        }
-        let link_local: Vec<_> = local
-            .ifaces
-            .iter()
-            .enumerate()
-            .filter(|(_, i)| !i.link_local.is_empty())
-            .map(|(n, i)| (n as IfIndex, i.link_local.clone()))
-            .collect();
+        let forwarder = Forwarder::new(shared.local.load_full());
+        let (global, link_local) = crate::tunnels::stack_addresses(&shared.local.load());
         let now = Instant::now();
         let mut stack = Stack::new(now, &global, &link_local).map_err(NodeError::Stack)?;
         let bgp = Bgp::new(shared.clone(), config, &mut stack, now)?;
@@ -161,9 +146,7 @@ impl Control {
                 next_tick = now + TICK;
             }
             if now >= next_second {
-                for l in &self.shared.rate_limiters {
-                    l.reset_count();
-                }
+                self.shared.limiters.reset_counts();
                 next_second = now + Duration::from_secs(1);
             }
             self.drive_probes(now);
@@ -310,8 +293,9 @@ impl Control {
         }
     }
 
-    /// Applies a re-read config: refused whole when it is invalid or changes what needs
-    /// a restart; else the BGP sessions and static routes follow ([`Bgp::reload`]).
+    /// Applies a re-read config: refused whole when it is invalid, changes what needs a
+    /// restart, or a new tunnel's port cannot be bound; else the tunnels
+    /// ([`crate::tunnels`]), then the BGP sessions and static routes ([`Bgp`]) follow.
     fn reload(&mut self, new: Result<Config, rr_config::ConfigErrors>) -> Response {
         let file = self
             .config
@@ -328,6 +312,7 @@ impl Control {
             added: Vec::new(),
             removed: Vec::new(),
             static_routes_changed: false,
+            tunnels: Box::default(),
         };
         let new = match new {
             Ok(c) => c,
@@ -347,11 +332,64 @@ impl Control {
             tracing::warn!(file = %file, changes = %diff.needs_restart.join("; "), "reload refused: these changes need a restart");
             return refuse(reasons);
         }
+        // Everything that can fail comes first: the tunnels' new sockets and addresses,
+        // then BGP's new listeners; only then does anything change.
+        let plan = match crate::tunnels::plan(&self.shared, &new, &diff) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(file = %file, error = %e, "reload refused");
+                return refuse(vec![e]);
+            }
+        };
+        let prepared = match self.bgp.prepare_reload(&new, &diff, &mut self.stack) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(file = %file, error = %e, "reload refused");
+                return refuse(vec![e]);
+            }
+        };
         let now = Instant::now();
-        if let Err(e) = self.bgp.reload(now, &new, &diff, &mut self.stack) {
-            tracing::warn!(file = %file, error = %e, "reload refused");
-            return refuse(vec![e]);
+        // Sessions that end say Cease, and it leaves, before their tunnels may go.
+        self.bgp.stop_for_reload(now, &diff, &mut self.stack);
+        self.drive_stack(now);
+        let committed = plan.commit(&self.shared, &mut self.stack);
+        self.forwarder.set_config(self.shared.local.load_full());
+        for i in committed.renewed {
+            if let Some(w) = self.watches.get_mut(i as usize) {
+                *w = Default::default();
+            }
         }
+        for i in committed.added {
+            let Some(t) = self.shared.tunnel(i) else {
+                continue;
+            };
+            match crate::shared::spawn_receiver(&self.shared, &t) {
+                Ok(h) => self
+                    .shared
+                    .reload_threads
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(h),
+                Err(e) => {
+                    tracing::error!(tunnel = %t.name, error = %e, "cannot start the tunnel's receive thread")
+                }
+            }
+            tracing::info!(tunnel = %t.name, port = t.listen_port, "reload: tunnel added, listening");
+        }
+        for t in &diff.tunnels {
+            match t.action {
+                TunnelAction::Updated => {
+                    tracing::info!(tunnel = %t.name, changed = %t.changed.join(", "), "reload: tunnel updated, its WireGuard session kept")
+                }
+                TunnelAction::Restart => {
+                    tracing::info!(tunnel = %t.name, changed = %t.changed.join(", "), "reload: tunnel restarted with a new WireGuard session")
+                }
+                TunnelAction::Removed => tracing::info!(tunnel = %t.name, "reload: tunnel removed"),
+                TunnelAction::Kept | TunnelAction::Added => {}
+            }
+        }
+        self.bgp
+            .apply_reload(now, &new, &diff, &mut self.stack, prepared);
         self.drive_stack(now);
         self.config = new;
         let mut answer = refuse(Vec::new());
@@ -362,6 +400,7 @@ impl Control {
             added,
             removed,
             static_routes_changed,
+            tunnels,
             ..
         } = &mut answer
         {
@@ -377,6 +416,19 @@ impl Control {
                     rr_config::SessionAction::Restart => restarted.push(entry),
                     rr_config::SessionAction::Added => added.push(entry.name),
                     rr_config::SessionAction::Removed => removed.push(entry.name),
+                }
+            }
+            for t in diff.tunnels {
+                let entry = rr_ctl::ReloadedSession {
+                    name: t.name,
+                    changed: t.changed,
+                };
+                match t.action {
+                    TunnelAction::Kept => tunnels.kept.push(entry.name),
+                    TunnelAction::Updated => tunnels.updated.push(entry),
+                    TunnelAction::Restart => tunnels.restarted.push(entry),
+                    TunnelAction::Added => tunnels.added.push(entry.name),
+                    TunnelAction::Removed => tunnels.removed.push(entry.name),
                 }
             }
         }
@@ -400,9 +452,12 @@ impl Control {
     }
 
     fn tick_tunnels(&mut self) {
-        self.watches
-            .resize_with(self.shared.tunnels.len(), Default::default);
-        for (slot, watch) in self.shared.tunnels.iter().zip(&mut self.watches) {
+        let table = self.shared.tunnels.load_full();
+        self.watches.resize_with(table.len(), Default::default);
+        for (slot, watch) in table.iter().zip(&mut self.watches) {
+            let Some(slot) = slot else {
+                continue;
+            };
             let (out, stats) = {
                 let mut t = slot.tunnel.lock().unwrap_or_else(|e| e.into_inner());
                 (t.update_timers(&mut self.buf), t.stats())
@@ -495,7 +550,7 @@ impl Control {
                 format!("{} is link-local: name the interface", req.addr),
             );
         }
-        let local = &self.shared.local;
+        let local = self.shared.local.load();
         let is_local = match req.scope {
             Some(s) => local.is_local(s, req.addr),
             None => self.shared.is_local_anywhere(req.addr),

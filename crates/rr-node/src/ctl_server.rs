@@ -381,7 +381,7 @@ fn b64(k: &[u8; 32]) -> String {
 
 pub(crate) fn interfaces(shared: &Shared) -> Response {
     let interfaces = shared
-        .tunnels
+        .live_tunnels()
         .iter()
         .map(|t| {
             let st = t.tunnel.lock().unwrap_or_else(|e| e.into_inner()).stats();

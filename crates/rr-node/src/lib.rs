@@ -26,6 +26,7 @@ mod roa_io;
 mod shared;
 pub mod signals;
 mod sys;
+mod tunnels;
 mod udp;
 
 pub use shared::{ExecStats, NodeError, NodeHandle};

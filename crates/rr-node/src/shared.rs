@@ -2,11 +2,13 @@
 
 use crate::control::{self, ControlMsg};
 use crate::ctl_server;
-use crate::udp::{unmap, TunnelSocket, RECV_BATCH, RECV_BUF};
+use crate::tunnels::{self, Limiters, TunnelSlot, TunnelTable};
+use crate::udp::{unmap, RECV_BATCH, RECV_BUF};
+use arc_swap::ArcSwap;
 use ipnet::IpNet;
 use rr_config::Config;
-use rr_dataplane::forward::{Disposition, DropReason, Forwarder, IfaceInfo, LocalConfig, Sink};
-use rr_dataplane::tunnel::{Received, Tunnel, TunnelParams, MAX_DATAGRAM};
+use rr_dataplane::forward::{Disposition, DropReason, Forwarder, LocalConfig, Sink};
+use rr_dataplane::tunnel::{Received, MAX_DATAGRAM};
 use rr_fib::{Fib, IfIndex, NextHop, SharedFib};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -130,37 +132,6 @@ pub(crate) struct ExecCounts {
     pub dgram_dropped: AtomicU64,
 }
 
-/// One tunnel as the node runs it.
-pub(crate) struct TunnelSlot {
-    pub name: String,
-    pub index: IfIndex,
-    pub socket: TunnelSocket,
-    pub listen_port: u16,
-    pub public_key: [u8; 32],
-    pub peer_public_key: [u8; 32],
-    pub persistent_keepalive: Option<u16>,
-    pub mtu: u16,
-    pub addresses: Vec<IpNet>,
-    pub tunnel: Mutex<Tunnel>,
-    pub tx_errors: AtomicU64,
-}
-
-impl TunnelSlot {
-    /// Sends a datagram to `to` on this tunnel's socket.
-    pub fn send_datagram(&self, to: SocketAddr, datagram: &[u8]) {
-        self.send_segments(to, datagram, None);
-    }
-
-    /// Sends `contents` as datagrams of `segment` bytes each (the last may be shorter).
-    pub fn send_segments(&self, to: SocketAddr, contents: &[u8], segment: Option<usize>) {
-        let failed = self.socket.send(to, contents, segment);
-        if failed > 0 {
-            self.tx_errors.fetch_add(failed as u64, Ordering::Relaxed);
-            tracing::trace!(tunnel = %self.name, %to, failed, "send failed");
-        }
-    }
-}
-
 /// Node-wide counters, updated by every thread.
 #[derive(Default)]
 pub(crate) struct Counters {
@@ -258,12 +229,14 @@ impl RouteSource {
 
 /// Everything the node's threads share.
 pub(crate) struct Shared {
-    pub tunnels: Vec<TunnelSlot>,
+    /// The tunnels by interface index (replaced whole by a reload: [`crate::tunnels`]).
+    pub tunnels: ArcSwap<TunnelTable>,
     pub fib: SharedFib,
     /// Where each configured route came from (replaced when a reload changes the
     /// static routes; everything else in the FIB came from BGP).
     pub route_sources: std::sync::RwLock<HashMap<IpNet, RouteSource>>,
-    pub local: Arc<LocalConfig>,
+    /// The node's addresses per tunnel (replaced with the tunnels).
+    pub local: ArcSwap<LocalConfig>,
     pub counters: Counters,
     /// To the control thread; bounded, so a flood of packets for the node itself is
     /// dropped (and counted) rather than queued without limit.
@@ -272,14 +245,16 @@ pub(crate) struct Shared {
     pub local_queue_full: AtomicU64,
     pub shutdown: AtomicBool,
     /// One handshake rate limiter per distinct private key.
-    pub rate_limiters: Vec<Arc<boringtun::noise::rate_limiter::RateLimiter>>,
+    pub limiters: Limiters,
     pub exec_counts: ExecCounts,
+    /// Receive threads of tunnels a reload added (joined at shutdown).
+    pub reload_threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Shared {
     /// Encrypts `packet` for tunnel `iface` and sends it.
     pub fn transmit(&self, iface: IfIndex, packet: &[u8], buf: &mut [u8]) {
-        let Some(slot) = self.tunnels.get(iface as usize) else {
+        let Some(slot) = self.tunnel(iface) else {
             return;
         };
         let out = {
@@ -304,21 +279,33 @@ impl Shared {
         }
     }
 
+    /// Tunnel `i`, unless there is none (or a reload removed it).
+    pub fn tunnel(&self, i: IfIndex) -> Option<Arc<TunnelSlot>> {
+        self.tunnels.load().get(i as usize).cloned().flatten()
+    }
+
+    /// The running tunnels, by index.
+    pub fn live_tunnels(&self) -> Vec<Arc<TunnelSlot>> {
+        self.tunnels.load().iter().flatten().cloned().collect()
+    }
+
     /// Whether `addr` is one of the node's addresses on any tunnel (or a global one).
     pub fn is_local_anywhere(&self, addr: IpAddr) -> bool {
-        (0..self.tunnels.len().max(1) as IfIndex).any(|s| self.local.is_local(s, addr))
+        let local = self.local.load();
+        (0..local.ifaces.len().max(1) as IfIndex).any(|s| local.is_local(s, addr))
     }
 
     pub fn iface_name(&self, i: IfIndex) -> String {
-        self.tunnels
-            .get(i as usize)
+        self.tunnel(i)
             .map(|t| t.name.clone())
             .unwrap_or_else(|| format!("#{i}"))
     }
 
     pub fn iface_by_name(&self, name: &str) -> Option<IfIndex> {
         self.tunnels
+            .load()
             .iter()
+            .flatten()
             .find(|t| t.name == name)
             .map(|t| t.index)
     }
@@ -353,9 +340,14 @@ impl NodeHandle {
         &self.control_socket
     }
 
-    /// UDP ports the tunnels listen on, in interface order.
+    /// UDP ports the tunnels listen on, in interface index order (the config's order
+    /// until a reload adds or removes tunnels).
     pub fn listen_ports(&self) -> Vec<u16> {
-        self.shared.tunnels.iter().map(|t| t.listen_port).collect()
+        self.shared
+            .live_tunnels()
+            .iter()
+            .map(|t| t.listen_port)
+            .collect()
     }
 
     /// Counts of the `exec` relays (published by the control thread after each pass).
@@ -392,67 +384,52 @@ impl NodeHandle {
         for t in self.threads {
             let _ = t.join();
         }
+        let more = std::mem::take(
+            &mut *self
+                .shared
+                .reload_threads
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        );
+        for t in more {
+            let _ = t.join();
+        }
         let _ = std::fs::remove_file(&self.control_socket);
-    }
-}
-
-fn bind_tunnel(name: &str, port: u16) -> Result<TunnelSocket, NodeError> {
-    TunnelSocket::bind(port).map_err(|source| NodeError::Bind {
-        name: name.to_string(),
-        port,
-        source,
-    })
-}
-
-fn local_config(config: &Config) -> LocalConfig {
-    LocalConfig {
-        ifaces: config
-            .interfaces
-            .iter()
-            .map(|i| IfaceInfo {
-                mtu: i.mtu,
-                link_local: i
-                    .addresses
-                    .iter()
-                    .filter_map(|a| match a.addr() {
-                        IpAddr::V6(v6) if v6.is_unicast_link_local() => Some(v6),
-                        _ => None,
-                    })
-                    .collect(),
-                addrs: i
-                    .addresses
-                    .iter()
-                    .map(|a| a.addr())
-                    .filter(|a| !matches!(a, IpAddr::V6(v6) if v6.is_unicast_link_local()))
-                    .collect(),
-            })
-            .collect(),
-        router_addrs: config.router_addresses(),
     }
 }
 
 /// The FIB a config starts with: static routes, and the networks of interface addresses
 /// wider than a host (a /30 on a tunnel is reachable through it).
-fn initial_fib(config: &Config) -> (Fib, HashMap<IpNet, RouteSource>) {
+fn initial_fib(
+    config: &Config,
+    index_of: impl Fn(&str) -> Option<IfIndex>,
+) -> (Fib, HashMap<IpNet, RouteSource>) {
     let mut fib = Fib::new();
     let mut sources = HashMap::new();
-    for (net, nh, source) in configured_routes(config) {
+    for (net, nh, source) in configured_routes(config, index_of) {
         fib.insert(net, nh);
         sources.insert(net, source);
     }
     (fib, sources)
 }
 
-/// The routes a config puts in the FIB by itself (see [`initial_fib`]), in that order.
-pub(crate) fn configured_routes(config: &Config) -> Vec<(IpNet, NextHop, RouteSource)> {
+/// The routes a config puts in the FIB by itself (see [`initial_fib`]), in that order;
+/// `index_of` names the running tunnels' indexes.
+pub(crate) fn configured_routes(
+    config: &Config,
+    index_of: impl Fn(&str) -> Option<IfIndex>,
+) -> Vec<(IpNet, NextHop, RouteSource)> {
     let mut out = Vec::new();
-    for (i, iface) in config.interfaces.iter().enumerate() {
+    for iface in &config.interfaces {
+        let Some(i) = index_of(&iface.name) else {
+            continue;
+        };
         for a in &iface.addresses {
             let host = a.max_prefix_len() == a.prefix_len();
             let ll = matches!(a.addr(), IpAddr::V6(v6) if v6.is_unicast_link_local());
             if !host && !ll {
                 let nh = NextHop {
-                    iface: i as IfIndex,
+                    iface: i,
                     gateway: None,
                 };
                 out.push((a.trunc(), nh, RouteSource::Connected));
@@ -460,8 +437,11 @@ pub(crate) fn configured_routes(config: &Config) -> Vec<(IpNet, NextHop, RouteSo
         }
     }
     for r in &config.routes {
+        let Some(iface) = index_of(&r.interface) else {
+            continue;
+        };
         let nh = NextHop {
-            iface: r.iface_index as IfIndex,
+            iface,
             gateway: r.gateway,
         };
         out.push((r.prefix, nh, RouteSource::Static));
@@ -492,49 +472,22 @@ pub(crate) fn reload(shared: &Shared) -> rr_ctl::Response {
 }
 
 pub(crate) fn start(config: Config) -> Result<NodeHandle, NodeError> {
-    let mut limiters: HashMap<[u8; 32], Arc<_>> = HashMap::new();
-    let mut tunnels = Vec::new();
-    for (i, ic) in config.interfaces.iter().enumerate() {
-        let socket = bind_tunnel(&ic.name, ic.listen_port.unwrap_or(0))?;
-        let listen_port = socket.local_port();
-        let private = ic.private_key.0;
-        let limiter = limiters
-            .entry(private)
-            .or_insert_with(|| Tunnel::rate_limiter(&private, HANDSHAKES_PER_SECOND))
-            .clone();
-        let params = TunnelParams {
-            private_key: private,
-            peer_public_key: ic.peer_public_key.0,
-            preshared_key: ic.preshared_key.map(|k| k.0),
-            persistent_keepalive: ic.persistent_keepalive,
-            endpoint: ic.endpoint,
-            index: i as u32,
-        };
-        tunnels.push(TunnelSlot {
-            name: ic.name.clone(),
-            index: i as IfIndex,
-            socket,
-            listen_port,
-            public_key: rr_config::keys::public(&ic.private_key).0,
-            peer_public_key: ic.peer_public_key.0,
-            persistent_keepalive: ic.persistent_keepalive.filter(|k| *k > 0),
-            mtu: ic.mtu,
-            addresses: ic.addresses.clone(),
-            tunnel: Mutex::new(Tunnel::new(&params, limiter)),
-            tx_errors: AtomicU64::new(0),
-        });
-    }
-    let (fib, sources) = initial_fib(&config);
+    let limiters = Limiters::default();
+    let table = tunnels::initial(&config, &limiters)?;
+    let local = tunnels::local_config(&table, config.router_addresses());
+    let (fib, sources) = initial_fib(&config, |name| {
+        config.interface(name).map(|(i, _)| i as IfIndex)
+    });
     let (control_tx, control_rx) = mpsc::sync_channel(CONTROL_QUEUE);
     let waker = Arc::new(Waker {
         sleeping: AtomicBool::new(false),
         event: crate::sys::EventFd::new().map_err(NodeError::Poller)?,
     });
     let shared = Arc::new(Shared {
-        tunnels,
+        tunnels: ArcSwap::from_pointee(table),
         fib: SharedFib::new(fib),
         route_sources: std::sync::RwLock::new(sources),
-        local: Arc::new(local_config(&config)),
+        local: ArcSwap::from_pointee(local),
         counters: Counters::default(),
         control: ControlTx {
             tx: control_tx,
@@ -542,8 +495,9 @@ pub(crate) fn start(config: Config) -> Result<NodeHandle, NodeError> {
         },
         local_queue_full: AtomicU64::new(0),
         shutdown: AtomicBool::new(false),
-        rate_limiters: limiters.into_values().collect(),
+        limiters,
         exec_counts: ExecCounts::default(),
+        reload_threads: Mutex::new(Vec::new()),
     });
 
     // Everything that can fail without threads comes first; the control socket last,
@@ -567,12 +521,8 @@ pub(crate) fn start(config: Config) -> Result<NodeHandle, NodeError> {
                 .spawn(f)
                 .map_err(NodeError::Thread)
         };
-        for i in 0..shared.tunnels.len() {
-            let s = shared.clone();
-            threads.push(spawn(
-                format!("rx-{}", shared.tunnels[i].name),
-                Box::new(move || receive_loop(&s, i)),
-            )?);
+        for t in shared.live_tunnels() {
+            threads.push(spawn_receiver(&shared, &t).map_err(NodeError::Thread)?);
         }
         threads.push(spawn(
             "control".into(),
@@ -608,7 +558,7 @@ pub(crate) fn start(config: Config) -> Result<NodeHandle, NodeError> {
         half.shutdown();
         return Err(e);
     }
-    for t in &shared.tunnels {
+    for t in shared.live_tunnels() {
         tracing::info!(tunnel = %t.name, port = t.listen_port, "tunnel listening");
     }
     Ok(NodeHandle {
@@ -621,10 +571,6 @@ pub(crate) fn start(config: Config) -> Result<NodeHandle, NodeError> {
 /// Packets and requests queued for the control thread at most.
 const CONTROL_QUEUE: usize = 4096;
 
-/// Handshakes per second, per private key, before cookies are demanded (boringtun's
-/// device uses 10 per peer; ours is shared by all tunnels that use the key).
-const HANDSHAKES_PER_SECOND: u64 = 100;
-
 /// Bytes of encrypted datagrams gathered for one segmented send.
 pub(crate) const TX_BATCH_BYTES: usize = 60_000;
 
@@ -632,6 +578,8 @@ pub(crate) const TX_BATCH_BYTES: usize = 60_000;
 /// gathered and leave in one segmented send (GSO) at the end of the receive batch.
 pub(crate) struct BatchSink<'a> {
     shared: &'a Shared,
+    /// The tunnels as they were when the batch began.
+    table: Arc<TunnelTable>,
     /// `TX_BATCH_BYTES` of gathered datagrams plus room to encrypt one more.
     buf: &'a mut [u8],
     used: usize,
@@ -649,6 +597,7 @@ impl<'a> BatchSink<'a> {
     pub fn new(shared: &'a Shared, buf: &'a mut [u8]) -> BatchSink<'a> {
         BatchSink {
             shared,
+            table: shared.tunnels.load_full(),
             buf,
             used: 0,
             segment: 0,
@@ -660,25 +609,54 @@ impl<'a> BatchSink<'a> {
 
     /// Sends what is gathered.
     pub fn flush(&mut self) {
-        if let Some((iface, to)) = self.target.take() {
-            if let Some(slot) = self.shared.tunnels.get(iface as usize) {
-                let segment = (self.count > 1).then_some(self.segment);
-                slot.send_segments(to, &self.buf[..self.used], segment);
-            }
-        }
-        self.used = 0;
-        self.count = 0;
+        let Self {
+            table,
+            buf,
+            used,
+            segment,
+            count,
+            target,
+            ..
+        } = self;
+        send_gathered(table, buf, used, *segment, count, target);
     }
+}
+
+/// [`BatchSink::flush`] on the fields it needs (so that a tunnel's slot taken from
+/// `table` may stay borrowed meanwhile).
+fn send_gathered(
+    table: &TunnelTable,
+    buf: &[u8],
+    used: &mut usize,
+    segment: usize,
+    count: &mut usize,
+    target: &mut Option<(IfIndex, SocketAddr)>,
+) {
+    if let Some((iface, to)) = target.take() {
+        if let Some(Some(slot)) = table.get(iface as usize) {
+            let segment = (*count > 1).then_some(segment);
+            slot.send_segments(to, &buf[..*used], segment);
+        }
+    }
+    *used = 0;
+    *count = 0;
 }
 
 impl Sink for BatchSink<'_> {
     fn transmit(&mut self, iface: IfIndex, packet: &[u8]) {
-        let Some(slot) = self.shared.tunnels.get(iface as usize) else {
+        let Some(Some(slot)) = self.table.get(iface as usize) else {
             return;
         };
         // Room for the packet, WireGuard's padding and header, or a handshake initiation.
         if self.used + packet.len() + 64 + 148 > self.buf.len() {
-            self.flush();
+            send_gathered(
+                &self.table,
+                self.buf,
+                &mut self.used,
+                self.segment,
+                &mut self.count,
+                &mut self.target,
+            );
         }
         let start = self.used;
         let out = {
@@ -701,7 +679,14 @@ impl Sink for BatchSink<'_> {
             && self.count < max
             && start + len <= TX_BATCH_BYTES;
         if !joins && self.count > 0 {
-            self.flush();
+            send_gathered(
+                &self.table,
+                self.buf,
+                &mut self.used,
+                self.segment,
+                &mut self.count,
+                &mut self.target,
+            );
             self.buf.copy_within(start..start + len, 0);
         }
         if self.count == 0 {
@@ -724,17 +709,38 @@ pub(crate) fn batch_buffer() -> Vec<u8> {
     vec![0u8; TX_BATCH_BYTES + MAX_DATAGRAM + 256]
 }
 
-/// One tunnel's receive thread: a batch of datagrams -> WireGuard -> forwarding
-/// decision -> gathered, encrypted, out in segmented sends.
-fn receive_loop(shared: &Shared, i: usize) {
-    let slot = &shared.tunnels[i];
+/// Starts the receive thread of tunnel `t`.
+pub(crate) fn spawn_receiver(
+    shared: &Arc<Shared>,
+    t: &TunnelSlot,
+) -> std::io::Result<JoinHandle<()>> {
+    let s = shared.clone();
+    let index = t.index;
+    std::thread::Builder::new()
+        .name(format!("rx-{}", t.name))
+        .spawn(move || receive_loop(&s, index))
+}
+
+/// Tunnel `index`'s receive thread: a batch of datagrams -> WireGuard -> forwarding
+/// decision -> gathered, encrypted, out in segmented sends. It takes the tunnel's slot
+/// anew for each batch (a reload may replace it, or its socket) and ends when the
+/// tunnel is removed.
+fn receive_loop(shared: &Shared, index: IfIndex) {
     let mut bufs = vec![vec![0u8; RECV_BUF]; RECV_BATCH];
     let mut meta = vec![quinn_udp::RecvMeta::default(); RECV_BATCH];
     let mut plain = vec![0u8; MAX_DATAGRAM];
     let mut out = batch_buffer();
-    let mut forwarder = Forwarder::new(shared.local.clone());
+    let mut forwarder = Forwarder::new(shared.local.load_full());
     let mut tally = Tally::default();
     while !shared.shutdown.load(Ordering::Relaxed) {
+        let Some(slot) = shared.tunnel(index) else {
+            tracing::debug!(index, "tunnel removed: its receive thread ends");
+            return;
+        };
+        let local = shared.local.load();
+        if !Arc::ptr_eq(forwarder.config(), &local) {
+            forwarder.set_config(local.clone());
+        }
         let n = match slot
             .socket
             .recv(&mut bufs, &mut meta, Duration::from_millis(250))

@@ -2,15 +2,23 @@
 //! node started from a config file, with a BGP session over the host's TCP to a speaker
 //! in this test built from `rr_bgp`: an import policy change re-evaluates the session's
 //! routes without a reset (no NOTIFICATION, no new connection, `since` not reset), an
-//! invalid file and a tunnel change are refused whole with nothing changed, and a
-//! `hold_time` change restarts the session (Cease, then a new connection and OPEN).
+//! invalid file and a tunnel on a port in use are refused whole with nothing changed, a
+//! tunnel added is up at once (a WireGuard peer in this test pings the node through it)
+//! and updated in place (its session and counters kept) with the BGP session untouched,
+//! and a `hold_time` change restarts the session (Cease, then a new connection and OPEN)
+//! while the added tunnel is removed.
 
 use rr_bgp::packet::{AsPath, AsSegment, Attributes, Origin, Update};
 use rr_bgp::session::{Direction, Event, Peer, SessionConfig};
 use rr_config::{keys, Config};
-use rr_ctl::{BgpSessionStatus, ReloadedSession, Request, Response, RouteEntry};
+use rr_ctl::{
+    BgpSessionStatus, InterfaceStatus, ReloadedSession, ReloadedTunnels, Request, Response,
+    RouteEntry,
+};
+use rr_dataplane::probe::{self, AnswerKind};
+use rr_dataplane::tunnel::{Received, Tunnel, TunnelParams, MAX_DATAGRAM};
 use std::io::{BufReader, ErrorKind, Read, Write};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -161,8 +169,9 @@ struct Variant {
     /// `[[policy]] "in"` rejecting 172.20.17.0/24, the session's import policy.
     policy: bool,
     hold_time: u16,
-    /// A second tunnel.
-    second_tunnel: bool,
+    /// A second tunnel, t1 (172.20.9.1/30, to the test's WireGuard peer): its
+    /// `listen_port` (`None`: any) and `mtu`.
+    second_tunnel: Option<(Option<u16>, u16)>,
 }
 
 struct Files {
@@ -171,9 +180,16 @@ struct Files {
     port: u16,
     key: String,
     peer_key: String,
+    /// The public key of the test's WireGuard peer on t1.
+    wg_peer_key: String,
 }
 
 impl Files {
+    /// The node's public key, as `show interfaces` writes it.
+    fn key_public(&self) -> String {
+        keys::public(&rr_config::Key::from_base64(&self.key).unwrap()).to_base64()
+    }
+
     fn text(&self, v: Variant) -> String {
         let mut text = format!(
             r#"[router]
@@ -192,17 +208,22 @@ addresses = ["fe80::1/64"]
             key = self.key,
             peer = self.peer_key,
         );
-        if v.second_tunnel {
+        if let Some((port, mtu)) = v.second_tunnel {
             text.push_str(&format!(
                 r#"
 [[interface]]
 name = "t1"
 private_key = "{key}"
 peer_public_key = "{peer}"
-addresses = ["fe80::1/64"]
+addresses = ["172.20.9.1/30"]
+mtu = {mtu}
+{port}
 "#,
                 key = self.key,
-                peer = self.peer_key,
+                peer = self.wg_peer_key,
+                port = port
+                    .map(|p| format!("listen_port = {p}"))
+                    .unwrap_or_default(),
             ));
         }
         if v.policy {
@@ -250,12 +271,13 @@ hold_time = {hold}
     }
 }
 
-/// A reload answer's parts: `(refused, kept, reevaluated, restarted)`.
+/// A reload answer's parts: `(refused, kept, reevaluated, restarted, tunnels)`.
 type Outcome = (
     Vec<String>,
     Vec<String>,
     Vec<ReloadedSession>,
     Vec<ReloadedSession>,
+    ReloadedTunnels,
 );
 
 fn outcome(answer: Response, file: &Path) -> Outcome {
@@ -269,16 +291,94 @@ fn outcome(answer: Response, file: &Path) -> Outcome {
             added,
             removed,
             static_routes_changed,
+            tunnels,
         } => {
             assert_eq!(f, file.display().to_string());
             assert!(
                 added.is_empty() && removed.is_empty(),
                 "{added:?} {removed:?}"
             );
-            assert!(!static_routes_changed);
-            (refused, kept, reevaluated, restarted)
+            // Only tunnels added or removed bring or take connected routes here.
+            assert_eq!(
+                static_routes_changed,
+                !tunnels.added.is_empty() || !tunnels.removed.is_empty()
+            );
+            (refused, kept, reevaluated, restarted, *tunnels)
         }
         other => panic!("unexpected answer {other:?}"),
+    }
+}
+
+fn interfaces(socket: &Path) -> Vec<InterfaceStatus> {
+    match ask(socket, &Request::ShowInterfaces) {
+        Response::Interfaces { interfaces, .. } => interfaces,
+        other => panic!("unexpected answer {other:?}"),
+    }
+}
+
+/// A WireGuard peer of the node's tunnel t1, in this test (boringtun, as the node's).
+struct WgPeer {
+    sock: UdpSocket,
+    tunnel: Tunnel,
+}
+
+impl WgPeer {
+    fn new(private: &rr_config::Key, node_public: &rr_config::Key, node_port: u16) -> WgPeer {
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let params = TunnelParams {
+            private_key: private.0,
+            peer_public_key: node_public.0,
+            preshared_key: None,
+            persistent_keepalive: None,
+            endpoint: Some(SocketAddr::from((Ipv4Addr::LOCALHOST, node_port))),
+            index: 7,
+        };
+        let limiter = Tunnel::rate_limiter(&private.0, 100);
+        WgPeer {
+            sock,
+            tunnel: Tunnel::new(&params, limiter),
+        }
+    }
+
+    /// Pings `dst` from 172.20.9.2 through the tunnel (a handshake first) until an
+    /// echo reply comes back; `None` if none within `patience`.
+    fn ping(&mut self, dst: Ipv4Addr, patience: Duration) -> Option<IpAddr> {
+        let src = IpAddr::V4(Ipv4Addr::new(172, 20, 9, 2));
+        let deadline = Instant::now() + patience;
+        let mut out = vec![0u8; MAX_DATAGRAM];
+        let mut plain = vec![0u8; MAX_DATAGRAM];
+        let mut dgram = vec![0u8; MAX_DATAGRAM];
+        let mut seq = 0;
+        let mut next = Instant::now();
+        while Instant::now() < deadline {
+            if Instant::now() >= next {
+                seq += 1;
+                let req = probe::echo_request(src, dst.into(), 64, 0x7777, seq).unwrap();
+                if let Some((to, d)) = self.tunnel.send(&req, &mut out) {
+                    self.sock.send_to(d, to).unwrap();
+                }
+                next = Instant::now() + Duration::from_millis(300);
+            }
+            let Ok((n, from)) = self.sock.recv_from(&mut dgram) else {
+                continue;
+            };
+            let sock = &self.sock;
+            let got = self
+                .tunnel
+                .receive(from, &dgram[..n], &mut plain, &mut |to, d| {
+                    let _ = sock.send_to(d, to);
+                });
+            if let Received::Packet(p) = got {
+                if let Some(a) = probe::parse_answer(p) {
+                    if a.ident == 0x7777 && a.kind == AnswerKind::EchoReply {
+                        return Some(a.from);
+                    }
+                }
+            }
+        }
+        None
     }
 }
 
@@ -295,18 +395,21 @@ fn reload_reevaluates_policies_live_refuses_bad_configs_and_restarts_changed_ses
     let dir = std::env::temp_dir().join(format!("rr-reload-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
+    let node_key = keys::generate();
+    let wg_peer_key = keys::generate();
     let files = Files {
         path: dir.join("node.toml"),
         socket: dir.join("ctl.sock"),
         port: listener.local_addr().unwrap().port(),
-        key: keys::generate().to_base64(),
+        key: node_key.to_base64(),
         peer_key: keys::public(&keys::generate()).to_base64(),
+        wg_peer_key: keys::public(&wg_peer_key).to_base64(),
     };
     let socket = files.socket.clone();
     let plain = Variant {
         policy: false,
         hold_time: 9,
-        second_tunnel: false,
+        second_tunnel: None,
     };
     files.write(&files.text(plain));
     let node = rr_node::Node::start(Config::load(&files.path).unwrap()).unwrap();
@@ -333,10 +436,11 @@ fn reload_reevaluates_policies_live_refuses_bad_configs_and_restarts_changed_ses
         ..plain
     };
     files.write(&files.text(with_policy));
-    let (refused, kept, reevaluated, restarted) =
+    let (refused, kept, reevaluated, restarted, tunnels) =
         outcome(ask(&socket, &Request::Reload), &files.path);
     assert!(refused.is_empty(), "{refused:?}");
     assert!(kept.is_empty() && restarted.is_empty());
+    assert_eq!(tunnels.kept, ["t0"]);
     assert_eq!(
         reevaluated,
         [changed("feed", &["import_policy", "policy \"in\""])]
@@ -370,7 +474,7 @@ fn reload_reevaluates_policies_live_refuses_bad_configs_and_restarts_changed_ses
         .text(with_policy)
         .replace("import_policy = \"in\"", "import_policy = \"nope\"");
     files.write(&bad);
-    let (refused, kept, reevaluated, restarted) =
+    let (refused, kept, reevaluated, restarted, _) =
         outcome(ask(&socket, &Request::Reload), &files.path);
     assert!(
         refused.iter().any(|r| r.contains("nope")),
@@ -379,24 +483,81 @@ fn reload_reevaluates_policies_live_refuses_bad_configs_and_restarts_changed_ses
     assert!(kept.is_empty() && reevaluated.is_empty() && restarted.is_empty());
     assert_eq!(states(&socket), after_policy);
 
-    // 3. A tunnel added: refused whole as needing a restart, through the handle (what
-    // SIGHUP calls), even with a session change in the same file.
+    // 3. A tunnel added on a port in use: refused whole (through the handle, what
+    // SIGHUP calls), even with a session change in the same file; nothing changes.
+    let busy = UdpSocket::bind("[::]:0").unwrap();
+    let busy_port = busy.local_addr().unwrap().port();
     files.write(&files.text(Variant {
-        second_tunnel: true,
+        second_tunnel: Some((Some(busy_port), 1420)),
         hold_time: 6,
         ..with_policy
     }));
-    let (refused, kept, reevaluated, restarted) = outcome(node.reload(), &files.path);
+    let (refused, kept, reevaluated, restarted, tunnels) = outcome(node.reload(), &files.path);
     assert_eq!(refused.len(), 1, "{refused:?}");
     assert!(
-        refused[0].starts_with("needs a restart: [[interface]] t1 added"),
+        refused[0].contains(&format!(
+            "interface \"t1\": cannot bind UDP port {busy_port}"
+        )),
         "{refused:?}"
     );
     assert!(kept.is_empty() && reevaluated.is_empty() && restarted.is_empty());
+    assert_eq!(tunnels, ReloadedTunnels::default());
     assert_eq!(states(&socket), after_policy);
+    assert_eq!(interfaces(&socket).len(), 1);
     sp.pump(Duration::from_millis(20));
     let s = session(&socket);
     assert_eq!((s.state.as_str(), s.hold_time), ("Established", Some(9)));
+    assert!(s.since_secs >= since, "reset: {} < {since}", s.since_secs);
+    assert!(sp.downs.is_empty() && !sp.closed, "{:?}", sp.downs);
+    drop(busy);
+
+    // The same tunnel on any port: added and up at once, the session untouched.
+    files.write(&files.text(Variant {
+        second_tunnel: Some((None, 1420)),
+        ..with_policy
+    }));
+    let (refused, kept, reevaluated, restarted, tunnels) = outcome(node.reload(), &files.path);
+    assert!(refused.is_empty(), "{refused:?}");
+    assert_eq!(kept, ["feed"]);
+    assert!(reevaluated.is_empty() && restarted.is_empty());
+    assert_eq!(
+        (tunnels.kept, tunnels.added),
+        (vec!["t0".to_string()], vec!["t1".to_string()])
+    );
+    let ifs = interfaces(&socket);
+    assert_eq!(
+        ifs.iter().map(|i| i.name.as_str()).collect::<Vec<_>>(),
+        ["t0", "t1"]
+    );
+    assert_eq!(ifs[1].index, 1);
+    assert_eq!(ifs[1].public_key, files.key_public());
+    let mut wg = WgPeer::new(&wg_peer_key, &keys::public(&node_key), ifs[1].listen_port);
+    assert_eq!(
+        wg.ping(Ipv4Addr::new(172, 20, 0, 1), PATIENCE),
+        Some(IpAddr::V4(Ipv4Addr::new(172, 20, 0, 1))),
+        "no echo reply through the added tunnel"
+    );
+    let before = interfaces(&socket)[1].clone();
+    assert!(before.rx_packets > 0 && before.latest_handshake_secs.is_some());
+
+    // Its MTU changed: updated in place, WireGuard session and counters kept (the
+    // next ping needs no handshake), the BGP session still untouched.
+    files.write(&files.text(Variant {
+        second_tunnel: Some((None, 1400)),
+        ..with_policy
+    }));
+    let (refused, kept, _, restarted, tunnels) = outcome(node.reload(), &files.path);
+    assert!(refused.is_empty() && restarted.is_empty(), "{refused:?}");
+    assert_eq!(kept, ["feed"]);
+    assert_eq!(tunnels.updated, [changed("t1", &["mtu"])]);
+    let after = interfaces(&socket)[1].clone();
+    assert_eq!((after.mtu, after.listen_port), (1400, before.listen_port));
+    assert!(
+        after.rx_packets >= before.rx_packets,
+        "{after:?} {before:?}"
+    );
+    assert!(wg.ping(Ipv4Addr::new(172, 20, 0, 1), PATIENCE).is_some());
+    let s = session(&socket);
     assert!(s.since_secs >= since, "reset: {} < {since}", s.since_secs);
     assert!(sp.downs.is_empty() && !sp.closed, "{:?}", sp.downs);
 
@@ -405,13 +566,20 @@ fn reload_reevaluates_policies_live_refuses_bad_configs_and_restarts_changed_ses
         hold_time: 6,
         ..with_policy
     }));
-    let (refused, kept, reevaluated, restarted) =
+    let (refused, kept, reevaluated, restarted, tunnels) =
         outcome(ask(&socket, &Request::Reload), &files.path);
     assert!(refused.is_empty(), "{refused:?}");
     assert!(kept.is_empty() && reevaluated.is_empty());
     assert_eq!(restarted, [changed("feed", &["hold_time"])]);
+    assert_eq!(tunnels.removed, ["t1"]);
+    assert_eq!(interfaces(&socket).len(), 1);
+    assert!(
+        wg.ping(Ipv4Addr::new(172, 20, 0, 1), Duration::from_secs(2))
+            .is_none(),
+        "the removed tunnel still answers"
+    );
     sp.wait("the node's Cease", |sp| !sp.downs.is_empty());
-    assert!(sp.downs[0].starts_with("Received: Cease"), "{:?}", sp.downs);
+    assert_eq!(sp.downs[0], "Received: Cease: Other configuration change");
     let mut sp = Speaker::accept(&listener);
     sp.announce(&["172.20.16.0/24", "172.20.17.0/24"]);
     sp.wait("the routes again, the policy still applied", |_| {
@@ -429,7 +597,7 @@ fn reload_reevaluates_policies_live_refuses_bad_configs_and_restarts_changed_ses
         hold_time: 6,
         ..plain
     }));
-    let (refused, _, reevaluated, restarted) = outcome(node.reload(), &files.path);
+    let (refused, _, reevaluated, restarted, _) = outcome(node.reload(), &files.path);
     assert!(refused.is_empty() && restarted.is_empty(), "{refused:?}");
     // (The policy is no longer the session's, so only the session's key is named.)
     assert_eq!(reevaluated, [changed("feed", &["import_policy"])]);

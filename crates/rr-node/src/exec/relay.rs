@@ -447,7 +447,7 @@ fn echo_packet(
     let src = if !local.is_unspecified() && local.is_ipv4() == to.is_ipv4() {
         local
     } else {
-        let l = &ctx.shared.local;
+        let l = ctx.shared.local.load();
         match ctx.shared.fib.load().lookup(to) {
             Some((_, nh)) => match to {
                 IpAddr::V4(_) => l.icmp_source_v4(nh.iface).map(IpAddr::V4)?,
