@@ -683,8 +683,9 @@ pub(crate) fn sessions_page(sessions: &[BgpSessionStatus], fib_v4: u64, fib_v6: 
         return frame("Sessions", &b);
     }
     b.push_str(
-        "<div class=\"t\"><table><tr><th>Session</th><th>Neighbor</th><th>AS</th>\
-         <th>State</th><th>Since</th><th>Imported v4/v6</th><th>Filtered</th>\
+        // State first after the name: on a phone the rest scrolls sideways.
+        "<div class=\"t\"><table><tr><th>Session</th><th>State</th><th>Since</th>\
+         <th>Neighbor</th><th>AS</th><th>Imported v4/v6</th><th>Filtered</th>\
          <th>Exported</th><th>Last error</th></tr>",
     );
     for s in sessions {
@@ -695,13 +696,13 @@ pub(crate) fn sessions_page(sessions: &[BgpSessionStatus], fib_v4: u64, fib_v6: 
         };
         let _ = write!(
             b,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"{cls}\">{}</td><td>{}</td>\
+            "<tr><td>{}</td><td class=\"{cls}\">{}</td><td>{}</td><td>{}</td><td>{}</td>\
              <td>{} / {}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(&s.name),
-            esc(&s.neighbor),
-            s.remote_asn,
             esc(&s.state),
             ago(s.since_secs),
+            esc(&s.neighbor),
+            s.remote_asn,
             s.imported_v4,
             s.imported_v6,
             s.filtered,
