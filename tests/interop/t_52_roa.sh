@@ -174,6 +174,50 @@ run_check fib_lacks_newly_invalid c_route_lookup_not 172.20.16.1 peer-a
 run_check no_session_reset_rtr c_no_reset
 run_check show_roa_after_change c_show_roa "${#ROAS2[@]}" "$STAYRTR_ADDR" synced "$(stayrtr_serials | tail -1)"
 
+# ---- [roa] changed by `ctl reload`: a file added beside the RTR server (a ROA making
+# V4_UNK valid) and unknown = "accept". The RTR connection is kept (same TCP connection
+# from the same port), its VRPs are not dropped (V4_OK stays invalid), no session resets.
+# rtr_conns: the local ports of the router's TCP connections to StayRTR, one per line.
+rtr_conns() {
+    nsx "$NS_R" ss -Htn state established "dport = :${STAYRTR_ADDR##*:}" |
+        awk '{ n = split($3, a, ":"); print a[n] }' | sort
+}
+since_marks
+RTR_CONNS_BEFORE=$(rtr_conns)
+info "router's connection to StayRTR before the reload: local port(s) $RTR_CONNS_BEFORE"
+roa_write_bird "$W/roa_extra.conf" "$V4_UNK 24 $A_ASN"
+RRC_TAIL="[roa]
+rtr = [\"$STAYRTR_ADDR\"]
+files = [\"$W/roa_extra.conf\"]
+invalid = \"reject\"
+unknown = \"accept\""
+write_policy_router_config "$W/router.toml"
+c_roa_reload() {
+    local out rc
+    out=$(ctl reload 2>&1)
+    rc=$?
+    echo "ctl reload -> exit $rc:"
+    echo "$out"
+    [ "$rc" = 0 ] && grep -qxF "  roa:               sources and rules applied" <<<"$out" &&
+        grep -qxF "  kept:              peer_a, peer_b" <<<"$out"
+}
+run_check roa_reload_applied c_roa_reload
+run_check roa_reload_decisions c_rr_decisions 15 \
+    "$V4_UNK peer_a best valid" "$V6_UNK peer_a best unknown" \
+    "$V4_OK peer_a filtered roa-invalid" "$V4_ORIGIN peer_a best valid" \
+    "$V4_LONG peer_a filtered roa-invalid" "$A_NET4 peer_a best valid"
+run_check roa_reload_b_gets_them c_peer_paths_within 10 \
+    "b $V4_UNK $R_ASN $A_ASN" "b $V6_UNK $R_ASN $A_ASN" "b $V4_OK"
+c_rtr_conn_kept() {
+    local now
+    now=$(rtr_conns)
+    echo "router's connection(s) to StayRTR: before '$RTR_CONNS_BEFORE', now '$now'"
+    [ -n "$now" ] && [ "$now" = "$RTR_CONNS_BEFORE" ]
+}
+run_check roa_reload_rtr_connection_kept c_rtr_conn_kept
+run_check roa_reload_show_roa c_show_roa "$((${#ROAS2[@]} + 1))" roa_extra.conf loaded
+run_check roa_reload_no_session_reset c_no_reset
+
 # ---- [roa] files: BIRD 2 include files, unknown accepted.
 info "restarting the router with [roa] files (BIRD 2 format, v4 + v6) and unknown = \"accept\""
 router_stop

@@ -713,13 +713,14 @@ pub fn render(resp: &Response) -> String {
             removed,
             static_routes_changed,
             tunnels,
+            roa_changed,
         } => render_reload(
             &mut s,
             file,
             refused,
             [kept, added, removed],
             [reevaluated, restarted],
-            *static_routes_changed,
+            [*static_routes_changed, *roa_changed],
             tunnels,
         ),
         Response::Error { message } => {
@@ -736,7 +737,7 @@ fn render_reload(
     refused: &[String],
     [kept, added, removed]: [&Vec<String>; 3],
     [reevaluated, restarted]: [&Vec<rr_ctl::ReloadedSession>; 2],
-    static_routes_changed: bool,
+    [static_routes_changed, roa_changed]: [bool; 2],
     tunnels: &rr_ctl::ReloadedTunnels,
 ) {
     use std::fmt::Write as _;
@@ -764,6 +765,14 @@ fn render_reload(
             "static routes",
             if static_routes_changed {
                 "replaced".into()
+            } else {
+                String::new()
+            },
+        ),
+        (
+            "roa",
+            if roa_changed {
+                "sources and rules applied".into()
             } else {
                 String::new()
             },
@@ -812,6 +821,7 @@ mod tests {
                 added: vec!["wg2".into()],
                 ..Default::default()
             }),
+            roa_changed: true,
         };
         assert_eq!(
             render(&done),
@@ -821,6 +831,7 @@ mod tests {
              restarted:         d (hold_time)\n  \
              added:             e\n  \
              static routes:     replaced\n  \
+             roa:               sources and rules applied\n  \
              tunnels kept:      wg0\n  \
              tunnels restarted: wg1 (peer_public_key)\n  \
              tunnels added:     wg2\n"
@@ -835,6 +846,7 @@ mod tests {
             removed: Vec::new(),
             static_routes_changed: false,
             tunnels: Default::default(),
+            roa_changed: false,
         };
         assert_eq!(
             render(&refused),

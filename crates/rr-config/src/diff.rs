@@ -9,9 +9,10 @@
 //! communities or listen port: the WireGuard session goes on), restarted (keys,
 //! endpoint, keepalive: a new WireGuard session), added and removed; a session over a
 //! tunnel whose WireGuard session or addresses change restarts, one over a tunnel whose
-//! link communities change is re-evaluated. `[[route]]` changes are flagged. Everything
-//! a running node cannot change in place yet (`[router]`, `[dns]`, gateways, `[roa]`,
-//! `[metrics]` and any other section) is listed in [`ConfigDiff::needs_restart`].
+//! link communities change is re-evaluated. `[[route]]` and `[roa]` changes are
+//! flagged. Everything a running node cannot change in place yet (`[router]`, `[dns]`,
+//! gateways, `[metrics]` and any other section) is listed in
+//! [`ConfigDiff::needs_restart`].
 //!
 //! What it is not: the reload itself (the node applies the diff), nor a validator (both
 //! configs are already valid).
@@ -78,6 +79,8 @@ pub struct ConfigDiff {
     pub tunnels: Vec<TunnelChange>,
     /// `[[route]]` differs: the static routes are replaced.
     pub routes_changed: bool,
+    /// `[roa]` differs (sources, rules, check interval, or added / removed).
+    pub roa_changed: bool,
 }
 
 impl ConfigDiff {
@@ -85,6 +88,7 @@ impl ConfigDiff {
     pub fn is_empty(&self) -> bool {
         self.needs_restart.is_empty()
             && !self.routes_changed
+            && !self.roa_changed
             && self
                 .sessions
                 .iter()
@@ -111,6 +115,7 @@ pub fn diff(old: &Config, new: &Config) -> ConfigDiff {
     let mut d = ConfigDiff {
         needs_restart: restart_reasons(old, new),
         routes_changed,
+        roa_changed: old.roa != new.roa,
         sessions: Vec::new(),
         tunnels,
     };
@@ -359,9 +364,6 @@ fn restart_reasons(old: &Config, new: &Config) -> Vec<String> {
     if old.exposes != new.exposes {
         out.push("[[expose]]".into());
     }
-    if old.roa != new.roa {
-        out.push("[roa]".into());
-    }
     if old.metrics != new.metrics {
         out.push("[metrics]".into());
     }
@@ -592,6 +594,19 @@ remote_asn = 4242420003
                 vec!["interface \"wg0\" (peer_public_key, listen_port)".to_string()]
             )
         );
+    }
+
+    #[test]
+    fn roa_changes_are_applied_live() {
+        let roa = "[roa]\nfiles = [\"/tmp/a.conf\"]\n";
+        let d = diff(&config(SESSIONS), &config(&format!("{SESSIONS}\n{roa}")));
+        assert!(d.needs_restart.is_empty() && d.roa_changed, "{d:?}");
+        assert!(!d.is_empty());
+        let d = diff(
+            &config(&format!("{SESSIONS}\n{roa}")),
+            &config(&format!("{SESSIONS}\n{roa}unknown = \"accept\"\n")),
+        );
+        assert!(d.roa_changed && d.sessions.iter().all(|s| s.action == SessionAction::Kept));
     }
 
     #[test]

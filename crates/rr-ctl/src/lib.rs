@@ -269,6 +269,9 @@ pub enum Response {
         /// The tunnels (absent in answers of nodes older than live tunnel reload).
         #[serde(default)]
         tunnels: Box<ReloadedTunnels>,
+        /// `[roa]` changed and was applied (its sources and rules).
+        #[serde(default)]
+        roa_changed: bool,
     },
     Interfaces {
         interfaces: Vec<InterfaceStatus>,
@@ -512,6 +515,7 @@ mod tests {
                 added: vec!["wg2".into()],
                 ..ReloadedTunnels::default()
             }),
+            roa_changed: true,
         };
         let mut buf = Vec::new();
         write_line(&mut buf, &answer).unwrap();

@@ -206,6 +206,14 @@ impl PeerSlot {
     }
 }
 
+/// The `[roa]` sources of `cfg`, reporting to the control thread.
+fn new_roa_feed(shared: &Arc<Shared>, cfg: &rr_config::RoaConfig, now: Instant) -> RoaFeed {
+    let s = shared.clone();
+    let notify: crate::roa_io::Notify =
+        Arc::new(move |m| s.control.send(ControlMsg::Host(HostMsg::Rtr(m))).is_ok());
+    RoaFeed::new(cfg, notify, now)
+}
+
 /// The running session named `name`.
 fn slot_of(peers: &[PeerSlot], name: &str) -> Option<usize> {
     peers.iter().position(|p| !p.removed && p.cfg.name == name)
@@ -366,12 +374,10 @@ impl Bgp {
             }
         }
         let fib_tx = spawn_fib_writer(&shared)?;
-        let roa = config.roa.as_ref().map(|cfg| {
-            let s = shared.clone();
-            let notify: crate::roa_io::Notify =
-                Arc::new(move |m| s.control.send(ControlMsg::Host(HostMsg::Rtr(m))).is_ok());
-            RoaFeed::new(cfg, notify, now)
-        });
+        let roa = config
+            .roa
+            .as_ref()
+            .map(|cfg| new_roa_feed(&shared, cfg, now));
         let mut bgp = Bgp {
             fib_tx,
             shared,
@@ -814,6 +820,43 @@ impl Bgp {
             self.listener = Some(stack.tcp_listen(any, None).map_err(|e| e.to_string())?);
         }
         Ok(PreparedReload { listeners })
+    }
+
+    /// A reload's `[roa]` (`new`; `None`: the section is gone): the sources follow
+    /// ([`RoaFeed::reconfigure`]: what stays keeps its ROAs, so no route goes unknown
+    /// while a kept RTR server reconnects), and when what validation rejects changed,
+    /// every route runs through the import again. No session is touched.
+    pub fn reload_roa(&mut self, now: Instant, new: Option<&rr_config::RoaConfig>) {
+        match (self.roa.as_mut(), new) {
+            (Some(feed), Some(cfg)) => feed.reconfigure(cfg, now),
+            (None, Some(cfg)) => self.roa = Some(new_roa_feed(&self.shared, cfg, now)),
+            (Some(feed), None) => {
+                feed.shutdown();
+                self.roa = None;
+                let c = self.rib.set_roas(rr_roa::RoaSet::default());
+                tracing::info!(
+                    routes_checked = c.routes_checked,
+                    verdict_changed = c.verdict_changed,
+                    "[roa] removed: no ROAs any more"
+                );
+            }
+            (None, None) => {}
+        }
+        let rules = new.map(|r| RoaRules {
+            reject_invalid: r.reject_invalid,
+            reject_unknown: r.reject_unknown,
+        });
+        if rules != self.roa_rules {
+            self.roa_rules = rules;
+            for (id, outcome) in self.rib.set_roa_rules(rules) {
+                self.limit_outcome(id as usize, now, outcome);
+            }
+            tracing::info!(
+                ?rules,
+                "reload: ROA rules changed, every route evaluated again"
+            );
+        }
+        self.apply_roas(now);
     }
 
     /// The first step of applying a reload: sessions to restart or remove say Cease

@@ -313,6 +313,7 @@ impl Control {
             removed: Vec::new(),
             static_routes_changed: false,
             tunnels: Box::default(),
+            roa_changed: false,
         };
         let new = match new {
             Ok(c) => c,
@@ -390,6 +391,9 @@ impl Control {
         }
         self.bgp
             .apply_reload(now, &new, &diff, &mut self.stack, prepared);
+        if diff.roa_changed {
+            self.bgp.reload_roa(now, new.roa.as_ref());
+        }
         self.drive_stack(now);
         self.config = new;
         let mut answer = refuse(Vec::new());
@@ -401,10 +405,12 @@ impl Control {
             removed,
             static_routes_changed,
             tunnels,
+            roa_changed,
             ..
         } = &mut answer
         {
             *static_routes_changed = diff.routes_changed;
+            *roa_changed = diff.roa_changed;
             for s in diff.sessions {
                 let entry = rr_ctl::ReloadedSession {
                     name: s.name,

@@ -235,6 +235,49 @@ impl RoaSources {
         }
     }
 
+    /// The sources of a reloaded `[roa]`: a file or RTR server already here (same path,
+    /// same name) keeps what it holds, new ones start empty, others are dropped; the
+    /// union is published again at the next [`RoaSources::poll_publish`] when a source
+    /// came or went. Returns, per new RTR server, its index before.
+    pub fn reconfigure(
+        &mut self,
+        files: Vec<PathBuf>,
+        rtr: Vec<String>,
+        now: Instant,
+    ) -> Vec<Option<usize>> {
+        let fresh = RoaSources::new(files, rtr, self.min_interval);
+        let mut old_files: Vec<Option<FileSource>> = std::mem::take(&mut self.files)
+            .into_iter()
+            .map(Some)
+            .collect();
+        let mut old_rtr: Vec<Option<RtrSource>> = std::mem::take(&mut self.rtr)
+            .into_iter()
+            .map(Some)
+            .collect();
+        let mut changed = false;
+        for f in fresh.files {
+            let kept = old_files
+                .iter_mut()
+                .find(|o| o.as_ref().is_some_and(|o| o.path == f.path))
+                .and_then(Option::take);
+            changed |= kept.is_none();
+            self.files.push(kept.unwrap_or(f));
+        }
+        let mut from = Vec::new();
+        for r in fresh.rtr {
+            let i = old_rtr
+                .iter()
+                .position(|o| o.as_ref().is_some_and(|o| o.name == r.name));
+            from.push(i);
+            changed |= i.is_none();
+            self.rtr
+                .push(i.and_then(|i| old_rtr[i].take()).unwrap_or(r));
+        }
+        changed |= old_files.iter().any(Option::is_some) || old_rtr.iter().any(Option::is_some);
+        self.changed(now, changed);
+        from
+    }
+
     pub fn file_paths(&self) -> impl Iterator<Item = &Path> {
         self.files.iter().map(|f| f.path.as_path())
     }
@@ -562,6 +605,55 @@ mod tests {
             FileRead::Loaded { roas, changed, .. } => (roas, changed),
             other => panic!("not loaded: {other:?}"),
         }
+    }
+
+    #[test]
+    fn reconfigure_keeps_what_stays_and_publishes_the_new_union() {
+        let t0 = Instant::now();
+        let mut s = two_files();
+        feed(&mut s, 0, t0, stamp(1), BIRD);
+        feed(&mut s, 1, t0, stamp(1), JSON);
+        let session = Some((7, 1));
+        s.rtr_connected(0);
+        let announced = vec![vrp("172.23.0.0/24", 24, 4242420077)];
+        let update = Event::Update {
+            announced,
+            withdrawn: Vec::new(),
+            serial: 1,
+        };
+        assert!(s.rtr_event(0, t0, &update, session, 1));
+        assert_eq!(s.poll_publish(t0).expect("first set").len(), 4);
+
+        // b.json dropped, c.conf added, the RTR server kept and a second one added
+        // before it.
+        let t1 = t0 + DEBOUNCE * 4;
+        let from = s.reconfigure(
+            vec!["c.conf".into(), "a.conf".into()],
+            vec!["127.0.0.1:9999".into(), "127.0.0.1:8282".into()],
+            t1,
+        );
+        assert_eq!(from, [None, Some(0)]);
+        let paths: Vec<_> = s.file_paths().map(|p| p.display().to_string()).collect();
+        assert_eq!(paths, ["c.conf", "a.conf"]);
+        // a.conf is not read again (same stamp); c.conf is new.
+        assert_eq!(s.file_stat(1, t1, old(stamp(1))), FileCheck::Unchanged);
+        assert_eq!(s.file_stat(0, t1, old(stamp(1))), FileCheck::Read);
+        let set = s.poll_publish(t1).expect("the union changed");
+        // a.conf's two and the kept server's one; b.json's 172.22.0.0/24 gone.
+        assert_eq!(set.len(), 3);
+        assert!(set.contains(&roa("172.23.0.0/24", 24, 4242420077)));
+        assert!(!set.contains(&roa("172.22.0.0/24", 28, 4242420001)));
+        assert_eq!(s.rtr_name(1), "127.0.0.1:8282");
+
+        // The same sources again: nothing to publish.
+        let t2 = t1 + DEBOUNCE * 4;
+        let from = s.reconfigure(
+            vec!["c.conf".into(), "a.conf".into()],
+            vec!["127.0.0.1:9999".into(), "127.0.0.1:8282".into()],
+            t2,
+        );
+        assert_eq!(from, [Some(0), Some(1)]);
+        assert!(s.poll_publish(t2).is_none());
     }
 
     #[test]

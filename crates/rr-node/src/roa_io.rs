@@ -62,6 +62,14 @@ pub(crate) enum RtrMsg {
     },
 }
 
+/// Connection generations, unique in the process: a reload moves servers to other
+/// indexes, and a message of an old connection must never pass for a new one's.
+static NEXT_GEN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+fn next_gen() -> u64 {
+    NEXT_GEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Delivers an [`RtrMsg`] to the owner of the [`RoaFeed`]; false when it is gone.
 pub(crate) type Notify = Arc<dyn Fn(RtrMsg) -> bool + Send + Sync>;
 
@@ -280,6 +288,58 @@ impl RoaFeed {
         }
     }
 
+    /// Applies a reloaded `[roa]`: files and RTR servers already here keep what they
+    /// hold (an RTR server keeps its connection when it keeps its place in the list,
+    /// else it reconnects at once and goes on from its serial); new ones start, removed
+    /// ones are closed; new files are read now.
+    pub fn reconfigure(&mut self, cfg: &RoaConfig, now: Instant) {
+        let from = self.sources.reconfigure(
+            cfg.files.clone(),
+            cfg.rtr.iter().map(|r| r.text.clone()).collect(),
+            now,
+        );
+        let mut old: Vec<Option<Server>> = std::mem::take(&mut self.servers)
+            .into_iter()
+            .map(Some)
+            .collect();
+        for (j, (r, from)) in cfg.rtr.iter().zip(from).enumerate() {
+            let kept = from
+                .and_then(|i| old.get_mut(i))
+                .and_then(|o| o.take_if(|o| o.addr == r.addr));
+            let server = match (kept, from) {
+                (Some(s), Some(i)) if i == j => s,
+                (Some(mut s), _) => {
+                    // Its connection's threads know it by its old index: closed, and
+                    // made again at once under the new one.
+                    if let Link::Up { stream, .. } = &s.link {
+                        let _ = stream.shutdown(Shutdown::Both);
+                        s.client.connection_closed(now);
+                    }
+                    s.gen = next_gen();
+                    s.link = Link::Idle { at: now };
+                    self.sources.rtr_down(j, None);
+                    s
+                }
+                (None, _) => Server {
+                    addr: r.addr,
+                    client: Client::new(),
+                    gen: next_gen(),
+                    link: Link::Idle { at: now },
+                    backoff: FIRST_BACKOFF,
+                },
+            };
+            self.servers.push(server);
+        }
+        for s in old.iter_mut().flatten() {
+            if let Link::Up { stream, .. } = &s.link {
+                let _ = stream.shutdown(Shutdown::Both);
+            }
+            tracing::info!(server = %s.addr, "RTR server removed from [roa]");
+        }
+        self.check_every = Duration::from_secs(u64::from(cfg.check_interval.max(1)));
+        self.check_files(now);
+    }
+
     /// Closes the RTR connections (the process is ending).
     pub fn shutdown(&mut self) {
         for s in &mut self.servers {
@@ -287,7 +347,7 @@ impl RoaFeed {
                 let _ = stream.shutdown(Shutdown::Both);
             }
             // No further attempt; messages of the connections so far are stale.
-            s.gen += 1;
+            s.gen = next_gen();
             s.link = Link::Connecting;
         }
     }
@@ -383,7 +443,7 @@ impl RoaFeed {
     /// Starts a connection attempt to server `i` on a thread of its own.
     fn connect(&mut self, i: usize) {
         let s = &mut self.servers[i];
-        s.gen += 1;
+        s.gen = next_gen();
         s.link = Link::Connecting;
         let (addr, gen, notify) = (s.addr, s.gen, self.notify.clone());
         self.sources.rtr_connecting(i);
@@ -766,6 +826,43 @@ mod tests {
         });
         let st = &l.feed.sources().status(Instant::now()).0[0];
         assert_eq!(st.session_id, session, "an increment, not a new session");
+        let serial = st.serial;
+
+        // A reload puts a server that is not there before it: the real one moves to
+        // index 1, reconnects at once and goes on from its serial (same session); its
+        // ROAs are in the set all along.
+        let dead = free_port();
+        let mut moved = cfg.clone();
+        moved.rtr.insert(
+            0,
+            RtrConfig {
+                text: format!("127.0.0.1:{dead}"),
+                addr: SocketAddr::from(([127, 0, 0, 1], dead)),
+            },
+        );
+        let now = Instant::now();
+        l.feed.reconfigure(&moved, now);
+        if let Some(set) = l.feed.poll_publish(now) {
+            assert_eq!(set, set_of(&second), "the moved server's ROAs dropped");
+        }
+        let real = format!("127.0.0.1:{port}");
+        l.until("the moved server synced again", &set_of(&second), |s| {
+            s.name != real || (s.state == "synced" && s.session_id == session && s.serial == serial)
+        });
+        let names: Vec<String> = l
+            .feed
+            .sources()
+            .status(Instant::now())
+            .0
+            .into_iter()
+            .map(|s| s.name)
+            .collect();
+        assert_eq!(names, [format!("127.0.0.1:{dead}"), real]);
+        // Back to the one server: it moves back to index 0 the same way.
+        l.feed.reconfigure(&cfg, Instant::now());
+        l.until("back at index 0", &set_of(&second), |s| {
+            s.state == "synced" && s.session_id == session
+        });
 
         // The cache goes away: its data stays (until it expires, hours away).
         drop(cache);

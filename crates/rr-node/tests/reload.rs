@@ -165,13 +165,15 @@ impl Speaker {
 
 /// What the config file can say in this test.
 #[derive(Clone, Copy)]
-struct Variant {
+struct Variant<'a> {
     /// `[[policy]] "in"` rejecting 172.20.17.0/24, the session's import policy.
     policy: bool,
     hold_time: u16,
     /// A second tunnel, t1 (172.20.9.1/30, to the test's WireGuard peer): its
     /// `listen_port` (`None`: any) and `mtu`.
     second_tunnel: Option<(Option<u16>, u16)>,
+    /// A `[roa]` section, as written.
+    roa: Option<&'a str>,
 }
 
 struct Files {
@@ -190,7 +192,7 @@ impl Files {
         keys::public(&rr_config::Key::from_base64(&self.key).unwrap()).to_base64()
     }
 
-    fn text(&self, v: Variant) -> String {
+    fn text(&self, v: Variant<'_>) -> String {
         let mut text = format!(
             r#"[router]
 asn = {NODE_AS}
@@ -225,6 +227,9 @@ mtu = {mtu}
                     .map(|p| format!("listen_port = {p}"))
                     .unwrap_or_default(),
             ));
+        }
+        if let Some(roa) = v.roa {
+            text.push_str(&format!("\n{roa}\n"));
         }
         if v.policy {
             text.push_str(
@@ -292,6 +297,7 @@ fn outcome(answer: Response, file: &Path) -> Outcome {
             removed,
             static_routes_changed,
             tunnels,
+            roa_changed: _,
         } => {
             assert_eq!(f, file.display().to_string());
             assert!(
@@ -410,6 +416,7 @@ fn reload_reevaluates_policies_live_refuses_bad_configs_and_restarts_changed_ses
         policy: false,
         hold_time: 9,
         second_tunnel: None,
+        roa: None,
     };
     files.write(&files.text(plain));
     let node = rr_node::Node::start(Config::load(&files.path).unwrap()).unwrap();
@@ -608,6 +615,85 @@ fn reload_reevaluates_policies_live_refuses_bad_configs_and_restarts_changed_ses
                 st("172.20.17.0/24", true, None),
             ]
     });
+    assert!(sp.downs.is_empty() && !sp.closed, "{:?}", sp.downs);
+
+    // 6. [roa] added by a reload: a file with a ROA for 172.20.16.0/24 only; the
+    // session (eBGP, import "dn42") now rejects the unknown 172.20.17.0/24. No reset.
+    let roa_file = dir.join("roa.conf");
+    std::fs::write(
+        &roa_file,
+        format!("route 172.20.16.0/24 max 24 as {ORIGIN_AS};\n"),
+    )
+    .unwrap();
+    let since = session(&socket).since_secs;
+    let reject = format!("[roa]\nfiles = [\"{}\"]\n", roa_file.display());
+    let roa_answer = |node: &rr_node::NodeHandle| match node.reload() {
+        Response::Reload {
+            refused,
+            kept,
+            roa_changed,
+            ..
+        } => {
+            assert!(refused.is_empty(), "{refused:?}");
+            assert_eq!(kept, ["feed"]);
+            assert!(roa_changed);
+        }
+        other => panic!("unexpected answer {other:?}"),
+    };
+    files.write(&files.text(Variant {
+        hold_time: 6,
+        roa: Some(&reject),
+        ..plain
+    }));
+    roa_answer(&node);
+    sp.wait("172.20.17.0/24 rejected as ROA unknown", |_| {
+        states(&socket)
+            == [
+                st("172.20.16.0/24", true, None),
+                st("172.20.17.0/24", false, Some("roa-unknown")),
+            ]
+    });
+
+    // 7. unknown = "accept": taken in again.
+    let accept = format!("{reject}unknown = \"accept\"\n");
+    files.write(&files.text(Variant {
+        hold_time: 6,
+        roa: Some(&accept),
+        ..plain
+    }));
+    roa_answer(&node);
+    sp.wait("172.20.17.0/24 accepted with unknown = accept", |_| {
+        states(&socket)
+            == [
+                st("172.20.16.0/24", true, None),
+                st("172.20.17.0/24", true, None),
+            ]
+    });
+
+    // 8. The ROA file replaced by another that makes 172.20.16.0/24 invalid, through
+    // a reload naming it (the old file is no longer read).
+    let other = dir.join("roa2.conf");
+    std::fs::write(&other, "route 172.20.16.0/24 max 24 as 4242420555;\n").unwrap();
+    let moved = format!(
+        "[roa]\nfiles = [\"{}\"]\nunknown = \"accept\"\n",
+        other.display()
+    );
+    files.write(&files.text(Variant {
+        hold_time: 6,
+        roa: Some(&moved),
+        ..plain
+    }));
+    roa_answer(&node);
+    sp.wait("172.20.16.0/24 rejected as ROA invalid", |_| {
+        states(&socket)
+            == [
+                st("172.20.16.0/24", false, Some("roa-invalid")),
+                st("172.20.17.0/24", true, None),
+            ]
+    });
+    let s = session(&socket);
+    assert_eq!(s.state, "Established");
+    assert!(s.since_secs >= since, "reset: {} < {since}", s.since_secs);
     assert!(sp.downs.is_empty() && !sp.closed, "{:?}", sp.downs);
 
     node.shutdown();

@@ -158,7 +158,7 @@ pub struct Rib {
     pub(crate) table: Table,
     pub(crate) paths: Interner,
     pub(crate) peers: Vec<Option<Peer>>,
-    peer_index: HashMap<PeerId, u32, Seed>,
+    pub(crate) peer_index: HashMap<PeerId, u32, Seed>,
     /// Static routes, longest prefix first (for next hop resolution).
     statics: Vec<(IpNet, rr_fib::NextHop)>,
     /// Slots with a FIB change pending, with their next hop before the batch.

@@ -1,7 +1,8 @@
 //! ROA origin validation in the table (RFC 6811): the ROA set, and re-evaluation of
 //! received routes when it changes.
 //!
-//! What it is: [`Rib::set_roas`]. A route's validity depends only on the ROAs covering
+//! What it is: [`Rib::set_roas`], and [`Rib::set_roa_rules`] (what validation rejects,
+//! changed by a reload: every received route through the import again). A route's validity depends only on the ROAs covering
 //! its prefix, so after a change only routes under a changed ROA's prefix
 //! ([`RoaDelta::affects`](crate::RoaDelta::affects)) are validated again, and only
 //! those whose state changed go through the import pipeline again (`import.rs`), from
@@ -13,6 +14,32 @@ use crate::table::SRC_STATIC;
 use crate::{Rib, RoaChange, RoaSet};
 
 impl Rib {
+    /// Replaces what ROA validation rejects (`[roa] invalid` / `unknown`; `None`: no
+    /// `[roa]`, nothing rejected for its state). Every peer's routes run through the
+    /// import again from their attributes as received, as [`Rib::reevaluate_peer`]
+    /// does with the peer's own settings unchanged; no session is touched. Returns the
+    /// import-limit outcome of each peer that hit its limit.
+    pub fn set_roa_rules(
+        &mut self,
+        rules: Option<crate::RoaRules>,
+    ) -> Vec<(crate::PeerId, crate::ImportOutcome)> {
+        if self.cfg.roa == rules {
+            return Vec::new();
+        }
+        self.cfg.roa = rules;
+        let mut peers: Vec<(crate::PeerId, crate::PeerConfig)> = self
+            .peer_index
+            .iter()
+            .filter_map(|(&id, &p)| Some((id, self.peer(p)?.cfg.clone())))
+            .collect();
+        peers.sort_by_key(|(id, _)| *id);
+        peers
+            .into_iter()
+            .map(|(id, cfg)| (id, self.reevaluate_peer(id, cfg)))
+            .filter(|(_, o)| *o != crate::ImportOutcome::Ok)
+            .collect()
+    }
+
     /// Replaces the ROA set. Received routes covered by a changed ROA are validated
     /// again and, where their state changes, run through the import pipeline again:
     /// accepted, filtered, or given other attributes by the import policy. FIB changes
