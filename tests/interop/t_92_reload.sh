@@ -11,7 +11,9 @@
 # router's UDP port for b is closed), then added back together with a's policy taken
 # away in one reload: b's wireguard-go and BIRD come back up through the new tunnel
 # (a new interface index), b's routes reach a again, a pings b across the router — and
-# BIRD a's session never flaps through either reload.
+# BIRD a's session never flaps through either reload. Last, `[router] announce` gains a
+# prefix and `region` is set: both BIRDs receive the new prefix, every prefix of ours
+# carries (64511,41), no session flaps.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/checks.sh"
 . "$(dirname "$0")/ctl_checks.sh"
@@ -231,4 +233,29 @@ run_check added_b_routes_at_a c_peer_paths_within 20 \
 run_check added_policy_gone c_rr_decisions 10 "$REJ4 peer_a best" "$PLAIN4 peer_a best"
 run_check added_ping_a_to_b c_ping_within 15 "$NS_A" -c 1 -W 2 -I "$A_V4" "$B_V4"
 run_check added_a_no_flap c_a_no_flap "$ASNAP"
+
+# ---- [router] announce and region: a prefix of ours added, the region set ----
+NEW4=172.20.99.0/24
+SNAP=$(sessions_snapshot)
+RRC_ROUTER='region = 41'
+write_policy_router_config "$W/router.toml"
+sed -i "s|^announce = \[\"$R_NET4\"|announce = [\"$NEW4\", \"$R_NET4\"|" "$W/router.toml"
+grep -q "^announce = \[\"$NEW4\", \"$R_NET4\"" "$W/router.toml" || die "announce not rewritten"
+run_check reload_announce_applied c_reload_applied \
+    "reloaded $W/router.toml" \
+    "  kept:              peer_a, peer_b" \
+    "  announce:          prefixes and communities applied"
+run_check announce_new_prefix_at_peers c_peer_paths_within 15 \
+    "a $NEW4 $R_ASN" "b $NEW4 $R_ASN" "a $R_NET4 $R_ASN"
+# c_region_community WHO PREFIX: WHO's route for PREFIX carries (64511,41).
+c_region_community() {
+    local got
+    wait_until 10 eval '[[ " $(peer_route "$1" "$2" communities) " == *" 64511:41 "* ]]'
+    got=$(peer_route "$1" "$2" communities)
+    echo "$1: $2 communities '$got' (want 64511:41 among them)"
+    [[ " $got " == *" 64511:41 "* ]]
+}
+run_check announce_region_on_new c_region_community a "$NEW4"
+run_check announce_region_on_old c_region_community b "$R_NET4"
+run_check announce_no_flap c_no_flap "$SNAP"
 run_check router_alive_at_end router_alive

@@ -714,13 +714,14 @@ pub fn render(resp: &Response) -> String {
             static_routes_changed,
             tunnels,
             roa_changed,
+            announce_changed,
         } => render_reload(
             &mut s,
             file,
             refused,
             [kept, added, removed],
             [reevaluated, restarted],
-            [*static_routes_changed, *roa_changed],
+            [*static_routes_changed, *roa_changed, *announce_changed],
             tunnels,
         ),
         Response::Error { message } => {
@@ -737,7 +738,7 @@ fn render_reload(
     refused: &[String],
     [kept, added, removed]: [&Vec<String>; 3],
     [reevaluated, restarted]: [&Vec<rr_ctl::ReloadedSession>; 2],
-    [static_routes_changed, roa_changed]: [bool; 2],
+    [static_routes_changed, roa_changed, announce_changed]: [bool; 3],
     tunnels: &rr_ctl::ReloadedTunnels,
 ) {
     use std::fmt::Write as _;
@@ -748,6 +749,7 @@ fn render_reload(
         }
         return;
     }
+    let flag = |on: bool, what: &str| if on { what.to_string() } else { String::new() };
     let with_changes = |list: &[rr_ctl::ReloadedSession]| {
         list.iter()
             .map(|x| format!("{} ({})", x.name, x.changed.join(", ")))
@@ -761,22 +763,12 @@ fn render_reload(
         ("restarted", with_changes(restarted)),
         ("added", added.join(", ")),
         ("removed", removed.join(", ")),
+        ("static routes", flag(static_routes_changed, "replaced")),
         (
-            "static routes",
-            if static_routes_changed {
-                "replaced".into()
-            } else {
-                String::new()
-            },
+            "announce",
+            flag(announce_changed, "prefixes and communities applied"),
         ),
-        (
-            "roa",
-            if roa_changed {
-                "sources and rules applied".into()
-            } else {
-                String::new()
-            },
-        ),
+        ("roa", flag(roa_changed, "sources and rules applied")),
         ("tunnels kept", tunnels.kept.join(", ")),
         ("tunnels updated", with_changes(&tunnels.updated)),
         ("tunnels restarted", with_changes(&tunnels.restarted)),
@@ -822,6 +814,7 @@ mod tests {
                 ..Default::default()
             }),
             roa_changed: true,
+            announce_changed: true,
         };
         assert_eq!(
             render(&done),
@@ -831,6 +824,7 @@ mod tests {
              restarted:         d (hold_time)\n  \
              added:             e\n  \
              static routes:     replaced\n  \
+             announce:          prefixes and communities applied\n  \
              roa:               sources and rules applied\n  \
              tunnels kept:      wg0\n  \
              tunnels restarted: wg1 (peer_public_key)\n  \
@@ -847,6 +841,7 @@ mod tests {
             static_routes_changed: false,
             tunnels: Default::default(),
             roa_changed: false,
+            announce_changed: false,
         };
         assert_eq!(
             render(&refused),

@@ -9,10 +9,10 @@
 //! communities or listen port: the WireGuard session goes on), restarted (keys,
 //! endpoint, keepalive: a new WireGuard session), added and removed; a session over a
 //! tunnel whose WireGuard session or addresses change restarts, one over a tunnel whose
-//! link communities change is re-evaluated. `[[route]]` and `[roa]` changes are
-//! flagged. Everything a running node cannot change in place yet (`[router]`, `[dns]`,
-//! gateways, `[metrics]` and any other section) is listed in
-//! [`ConfigDiff::needs_restart`].
+//! link communities change is re-evaluated. `[[route]]`, `[roa]` and `[router]
+//! announce` / `region` / `country` changes are flagged. Everything a running node
+//! cannot change in place yet (the rest of `[router]`, `[dns]`, gateways, `[metrics]`
+//! and any other section) is listed in [`ConfigDiff::needs_restart`].
 //!
 //! What it is not: the reload itself (the node applies the diff), nor a validator (both
 //! configs are already valid).
@@ -81,6 +81,9 @@ pub struct ConfigDiff {
     pub routes_changed: bool,
     /// `[roa]` differs (sources, rules, check interval, or added / removed).
     pub roa_changed: bool,
+    /// `[router] announce`, `region` or `country` differs: our prefixes and the
+    /// communities they carry are replaced.
+    pub announce_changed: bool,
 }
 
 impl ConfigDiff {
@@ -89,6 +92,7 @@ impl ConfigDiff {
         self.needs_restart.is_empty()
             && !self.routes_changed
             && !self.roa_changed
+            && !self.announce_changed
             && self
                 .sessions
                 .iter()
@@ -116,6 +120,9 @@ pub fn diff(old: &Config, new: &Config) -> ConfigDiff {
         needs_restart: restart_reasons(old, new),
         routes_changed,
         roa_changed: old.roa != new.roa,
+        announce_changed: old.router.announce != new.router.announce
+            || old.router.region != new.router.region
+            || old.router.country != new.router.country,
         sessions: Vec::new(),
         tunnels,
     };
@@ -333,24 +340,17 @@ fn restart_reasons(old: &Config, new: &Config) -> Vec<String> {
             })*
         };
     }
-    router!(
-        asn,
-        router_id,
-        addresses,
-        announce,
-        control_socket,
-        region,
-        country
-    );
+    // (announce, region and country are applied live.)
+    router!(asn, router_id, addresses, control_socket);
     // Any field added to [router] later is covered here.
     let known = RouterConfig {
         asn: rn.asn,
         router_id: rn.router_id,
         addresses: rn.addresses.clone(),
-        announce: rn.announce.clone(),
+        announce: ro.announce.clone(),
         control_socket: rn.control_socket.clone(),
-        region: rn.region,
-        country: rn.country,
+        region: ro.region,
+        country: ro.country,
     };
     if out.is_empty() && known != *ro {
         out.push("[router]".into());
@@ -607,6 +607,23 @@ remote_asn = 4242420003
             &config(&format!("{SESSIONS}\n{roa}unknown = \"accept\"\n")),
         );
         assert!(d.roa_changed && d.sessions.iter().all(|s| s.action == SessionAction::Kept));
+    }
+
+    #[test]
+    fn announce_region_country_are_applied_live() {
+        let old = config(SESSIONS);
+        let mut new = old.clone();
+        new.router
+            .announce
+            .push("172.20.0.0/27".parse().expect("net"));
+        new.router.region = Some(41);
+        let d = diff(&old, &new);
+        assert!(d.needs_restart.is_empty() && d.announce_changed, "{d:?}");
+        assert!(d.sessions.iter().all(|s| s.action == SessionAction::Kept));
+        new.router
+            .addresses
+            .push("172.20.0.2/32".parse().expect("net"));
+        assert_eq!(diff(&old, &new).needs_restart, ["[router] addresses"]);
     }
 
     #[test]

@@ -272,6 +272,9 @@ pub enum Response {
         /// `[roa]` changed and was applied (its sources and rules).
         #[serde(default)]
         roa_changed: bool,
+        /// `[router] announce`, `region` or `country` changed and was applied.
+        #[serde(default)]
+        announce_changed: bool,
     },
     Interfaces {
         interfaces: Vec<InterfaceStatus>,
@@ -516,6 +519,7 @@ mod tests {
                 ..ReloadedTunnels::default()
             }),
             roa_changed: true,
+            announce_changed: false,
         };
         let mut buf = Vec::new();
         write_line(&mut buf, &answer).unwrap();

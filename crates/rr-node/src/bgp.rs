@@ -206,6 +206,15 @@ impl PeerSlot {
     }
 }
 
+/// The communities on our own prefixes: DN42 region and country.
+fn announce_communities(config: &Config) -> Vec<u32> {
+    [config.router.region, config.router.country]
+        .into_iter()
+        .flatten()
+        .map(rr_policy::dn42::community)
+        .collect()
+}
+
 /// The `[roa]` sources of `cfg`, reporting to the control thread.
 fn new_roa_feed(shared: &Arc<Shared>, cfg: &rr_config::RoaConfig, now: Instant) -> RoaFeed {
     let s = shared.clone();
@@ -315,11 +324,7 @@ impl Bgp {
     ) -> Result<Bgp, crate::shared::NodeError> {
         let asn = config.router.asn.unwrap_or(0);
         let router_id = config.router.router_id.unwrap_or(Ipv4Addr::UNSPECIFIED);
-        let announce_communities = [config.router.region, config.router.country]
-            .into_iter()
-            .flatten()
-            .map(rr_policy::dn42::community)
-            .collect();
+        let announce_communities = announce_communities(config);
         let roa_rules = config.roa.as_ref().map(|r| RoaRules {
             reject_invalid: r.reject_invalid,
             reject_unknown: r.reject_unknown,
@@ -857,6 +862,19 @@ impl Bgp {
             );
         }
         self.apply_roas(now);
+    }
+
+    /// A reload's `[router] announce`, `region` and `country`: our prefixes are
+    /// announced, withdrawn or sent again with the new communities; peers' routes
+    /// under prefixes that became (or stopped being) ours are evaluated again.
+    pub fn reload_announce(&mut self, now: Instant, new: &Config) {
+        let outcomes = self
+            .rib
+            .set_announce(new.router.announce.clone(), announce_communities(new));
+        for (id, outcome) in outcomes {
+            self.limit_outcome(id as usize, now, outcome);
+        }
+        tracing::info!(announce = ?new.router.announce, region = ?new.router.region, country = ?new.router.country, "reload: our prefixes and their communities replaced");
     }
 
     /// The first step of applying a reload: sessions to restart or remove say Cease

@@ -314,6 +314,7 @@ impl Control {
             static_routes_changed: false,
             tunnels: Box::default(),
             roa_changed: false,
+            announce_changed: false,
         };
         let new = match new {
             Ok(c) => c,
@@ -394,6 +395,9 @@ impl Control {
         if diff.roa_changed {
             self.bgp.reload_roa(now, new.roa.as_ref());
         }
+        if diff.announce_changed {
+            self.bgp.reload_announce(now, &new);
+        }
         self.drive_stack(now);
         self.config = new;
         let mut answer = refuse(Vec::new());
@@ -406,11 +410,13 @@ impl Control {
             static_routes_changed,
             tunnels,
             roa_changed,
+            announce_changed,
             ..
         } = &mut answer
         {
             *static_routes_changed = diff.routes_changed;
             *roa_changed = diff.roa_changed;
+            *announce_changed = diff.announce_changed;
             for s in diff.sessions {
                 let entry = rr_ctl::ReloadedSession {
                     name: s.name,

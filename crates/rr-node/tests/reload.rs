@@ -298,7 +298,9 @@ fn outcome(answer: Response, file: &Path) -> Outcome {
             static_routes_changed,
             tunnels,
             roa_changed: _,
+            announce_changed,
         } => {
+            assert!(!announce_changed);
             assert_eq!(f, file.display().to_string());
             assert!(
                 added.is_empty() && removed.is_empty(),

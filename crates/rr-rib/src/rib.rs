@@ -158,7 +158,7 @@ pub struct Rib {
     pub(crate) table: Table,
     pub(crate) paths: Interner,
     pub(crate) peers: Vec<Option<Peer>>,
-    pub(crate) peer_index: HashMap<PeerId, u32, Seed>,
+    peer_index: HashMap<PeerId, u32, Seed>,
     /// Static routes, longest prefix first (for next hop resolution).
     statics: Vec<(IpNet, rr_fib::NextHop)>,
     /// Slots with a FIB change pending, with their next hop before the batch.
@@ -199,6 +199,79 @@ impl Rib {
             }
         }
         rib
+    }
+
+    /// Replaces our `announce` prefixes and the communities they carry (a reload of
+    /// `[router] announce`, `region`, `country`): prefixes that go are withdrawn, new
+    /// ones announced, all re-announced when the communities change. Since a peer may
+    /// not send us our own prefixes (nor more-specifics), every peer's routes run
+    /// through the import again when the prefixes change. Returns the import-limit
+    /// outcome of each peer that hit its limit.
+    pub fn set_announce(
+        &mut self,
+        announce: Vec<IpNet>,
+        communities: Vec<u32>,
+    ) -> Vec<(PeerId, crate::ImportOutcome)> {
+        let mut announce: Vec<IpNet> = announce.iter().map(IpNet::trunc).collect();
+        announce.sort();
+        announce.dedup();
+        let communities_changed = communities != self.cfg.announce_communities;
+        let prefixes_changed = {
+            let mut old = self.cfg.announce.clone();
+            old.sort();
+            old.dedup();
+            old != announce
+        };
+        if !communities_changed && !prefixes_changed {
+            return Vec::new();
+        }
+        let local_attrs = Attributes {
+            communities: communities.clone(),
+            ..Attributes::default()
+        };
+        let local = self.paths.intern(&local_attrs, None, Hop::Local);
+        for net in std::mem::take(&mut self.cfg.announce) {
+            if communities_changed || !announce.contains(&net) {
+                if let Some(s) = self.table.find(&net) {
+                    if let Some(i) = self.slot_position(s, SRC_ANNOUNCE) {
+                        self.change(s, |routes| {
+                            routes.remove(i);
+                        });
+                    }
+                }
+            }
+        }
+        for &net in &announce {
+            let s = self.table.find_or_insert(net);
+            if self.slot_position(s, SRC_ANNOUNCE).is_none() {
+                let r = Route::local(local.clone(), SRC_ANNOUNCE);
+                self.change(s, |routes| routes.push(r));
+            }
+        }
+        self.cfg.announce = announce;
+        self.cfg.announce_communities = communities;
+        let outcomes = if prefixes_changed {
+            self.reevaluate_all()
+        } else {
+            Vec::new()
+        };
+        self.paths.maybe_sweep(self.route_total());
+        outcomes
+    }
+
+    /// Every peer's routes through the import again, each with its own settings.
+    pub(crate) fn reevaluate_all(&mut self) -> Vec<(PeerId, crate::ImportOutcome)> {
+        let mut peers: Vec<(PeerId, PeerConfig)> = self
+            .peer_index
+            .iter()
+            .filter_map(|(&id, &p)| Some((id, self.peer(p)?.cfg.clone())))
+            .collect();
+        peers.sort_by_key(|(id, _)| *id);
+        peers
+            .into_iter()
+            .map(|(id, cfg)| (id, self.reevaluate_peer(id, cfg)))
+            .filter(|(_, o)| *o != crate::ImportOutcome::Ok)
+            .collect()
     }
 
     /// Adds a peer (down until [`Rib::peer_up`]). An existing peer with this id is

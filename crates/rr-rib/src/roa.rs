@@ -27,17 +27,7 @@ impl Rib {
             return Vec::new();
         }
         self.cfg.roa = rules;
-        let mut peers: Vec<(crate::PeerId, crate::PeerConfig)> = self
-            .peer_index
-            .iter()
-            .filter_map(|(&id, &p)| Some((id, self.peer(p)?.cfg.clone())))
-            .collect();
-        peers.sort_by_key(|(id, _)| *id);
-        peers
-            .into_iter()
-            .map(|(id, cfg)| (id, self.reevaluate_peer(id, cfg)))
-            .filter(|(_, o)| *o != crate::ImportOutcome::Ok)
-            .collect()
+        self.reevaluate_all()
     }
 
     /// Replaces the ROA set. Received routes covered by a changed ROA are validated

@@ -879,3 +879,86 @@ fn roa_rules_changed_live() {
     assert_eq!(state(&rib, "172.20.2.0/28"), (false, None));
     assert_eq!((rib.stats(1).imported, rib.stats(1).filtered), (3, 0));
 }
+
+/// A reload changes `[router] announce` and the region: a new prefix of ours is
+/// announced (with the new community) and a peer's more-specific of it becomes
+/// `own-prefix`, a prefix no longer ours is withdrawn and the peer's route for it
+/// accepted again; the prefix kept is re-announced with the new community.
+#[test]
+fn announce_changed_live() {
+    let mut rib = rib_with(&["172.20.0.0/27"], None, vec![community(41)]);
+    rib.add_peer(1, peer("a", A, Some(1)));
+    rib.add_peer(2, peer("b", B, Some(2)));
+    rib.peer_up(1, up_dual());
+    rib.peer_up(2, up_dual());
+    rib.import(
+        1,
+        &ann4(
+            attrs(&[A]),
+            "172.20.0.2",
+            &["172.20.50.0/25", "172.20.0.0/28"],
+        ),
+    );
+    assert_eq!(
+        view(&rib, "172.20.0.0/28", 1).reason,
+        Some(FilterReason::OwnPrefix)
+    );
+    let e = read(&rib.take_exports(2));
+    assert_eq!(
+        e.announced.keys().copied().collect::<Vec<_>>(),
+        vec![net("172.20.0.0/27"), net("172.20.50.0/25")]
+    );
+    let _ = rib.take_exports(1);
+    let _ = fib(&mut rib);
+
+    // 172.20.0.0/27 no longer ours, 172.20.50.0/24 now ours, region 42.
+    let out = rib.set_announce(vec![net("172.20.50.0/24")], vec![community(42)]);
+    assert!(out.is_empty());
+    assert_eq!(view(&rib, "172.20.0.0/28", 1).reason, None);
+    assert_eq!(
+        view(&rib, "172.20.50.0/25", 1).reason,
+        Some(FilterReason::OwnPrefix)
+    );
+    let e = read(&rib.take_exports(2));
+    assert_eq!(
+        e.announced.keys().copied().collect::<Vec<_>>(),
+        vec![net("172.20.0.0/28"), net("172.20.50.0/24")]
+    );
+    assert_eq!(
+        e.announced[&net("172.20.50.0/24")].0.communities,
+        vec![community(42)]
+    );
+    assert_eq!(
+        e.withdrawn,
+        vec![net("172.20.0.0/27"), net("172.20.50.0/25")]
+    );
+    assert!(e.eor.is_empty(), "no session was reset");
+    assert_eq!(
+        fib(&mut rib),
+        BTreeMap::from([
+            (net("172.20.0.0/28"), via(1, "172.20.0.2")),
+            (net("172.20.50.0/25"), None),
+        ])
+    );
+
+    // Only the region changes: the prefix is sent again with it, nothing else moves.
+    assert!(rib
+        .set_announce(vec![net("172.20.50.0/24")], vec![community(43)])
+        .is_empty());
+    let e = read(&rib.take_exports(2));
+    assert_eq!(
+        e.announced.keys().copied().collect::<Vec<_>>(),
+        vec![net("172.20.50.0/24")]
+    );
+    assert_eq!(
+        e.announced[&net("172.20.50.0/24")].0.communities,
+        vec![community(43)]
+    );
+    let _ = rib.take_exports(1);
+    assert!(fib(&mut rib).is_empty());
+    // The same again: nothing.
+    assert!(rib
+        .set_announce(vec![net("172.20.50.0/24")], vec![community(43)])
+        .is_empty());
+    assert!(!rib.has_exports());
+}
