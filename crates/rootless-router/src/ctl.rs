@@ -715,11 +715,12 @@ pub fn render(resp: &Response) -> String {
             tunnels,
             roa_changed,
             announce_changed,
+            servers,
         } => render_reload(
             &mut s,
             file,
             refused,
-            [kept, added, removed],
+            [kept, added, removed, servers],
             [reevaluated, restarted],
             [*static_routes_changed, *roa_changed, *announce_changed],
             tunnels,
@@ -736,7 +737,7 @@ fn render_reload(
     s: &mut String,
     file: &str,
     refused: &[String],
-    [kept, added, removed]: [&Vec<String>; 3],
+    [kept, added, removed, servers]: [&Vec<String>; 4],
     [reevaluated, restarted]: [&Vec<rr_ctl::ReloadedSession>; 2],
     [static_routes_changed, roa_changed, announce_changed]: [bool; 3],
     tunnels: &rr_ctl::ReloadedTunnels,
@@ -769,6 +770,7 @@ fn render_reload(
             flag(announce_changed, "prefixes and communities applied"),
         ),
         ("roa", flag(roa_changed, "sources and rules applied")),
+        ("servers", servers.join(", ")),
         ("tunnels kept", tunnels.kept.join(", ")),
         ("tunnels updated", with_changes(&tunnels.updated)),
         ("tunnels restarted", with_changes(&tunnels.restarted)),
@@ -815,6 +817,7 @@ mod tests {
             }),
             roa_changed: true,
             announce_changed: true,
+            servers: vec!["[looking_glass] stopped".into()],
         };
         assert_eq!(
             render(&done),
@@ -826,6 +829,7 @@ mod tests {
              static routes:     replaced\n  \
              announce:          prefixes and communities applied\n  \
              roa:               sources and rules applied\n  \
+             servers:           [looking_glass] stopped\n  \
              tunnels kept:      wg0\n  \
              tunnels restarted: wg1 (peer_public_key)\n  \
              tunnels added:     wg2\n"
@@ -842,6 +846,7 @@ mod tests {
             tunnels: Default::default(),
             roa_changed: false,
             announce_changed: false,
+            servers: Vec::new(),
         };
         assert_eq!(
             render(&refused),

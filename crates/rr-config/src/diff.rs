@@ -9,10 +9,11 @@
 //! communities or listen port: the WireGuard session goes on), restarted (keys,
 //! endpoint, keepalive: a new WireGuard session), added and removed; a session over a
 //! tunnel whose WireGuard session or addresses change restarts, one over a tunnel whose
-//! link communities change is re-evaluated. `[[route]]`, `[roa]` and `[router]
-//! announce` / `region` / `country` changes are flagged. Everything a running node
-//! cannot change in place yet (the rest of `[router]`, `[dns]`, gateways, `[metrics]`
-//! and any other section) is listed in [`ConfigDiff::needs_restart`].
+//! link communities change is re-evaluated. `[[route]]`, `[roa]`, `[router]
+//! announce` / `region` / `country`, `[metrics]` and `[looking_glass]` changes are
+//! flagged. Everything a running node cannot change in place yet (the rest of
+//! `[router]`, `[dns]`, gateways and any other section) is listed in
+//! [`ConfigDiff::needs_restart`].
 //!
 //! What it is not: the reload itself (the node applies the diff), nor a validator (both
 //! configs are already valid).
@@ -84,6 +85,8 @@ pub struct ConfigDiff {
     /// `[router] announce`, `region` or `country` differs: our prefixes and the
     /// communities they carry are replaced.
     pub announce_changed: bool,
+    /// `[metrics]` or `[looking_glass]` differs: the server moves, starts or stops.
+    pub http_changed: bool,
 }
 
 impl ConfigDiff {
@@ -93,6 +96,7 @@ impl ConfigDiff {
             && !self.routes_changed
             && !self.roa_changed
             && !self.announce_changed
+            && !self.http_changed
             && self
                 .sessions
                 .iter()
@@ -123,6 +127,7 @@ pub fn diff(old: &Config, new: &Config) -> ConfigDiff {
         announce_changed: old.router.announce != new.router.announce
             || old.router.region != new.router.region
             || old.router.country != new.router.country,
+        http_changed: old.metrics != new.metrics || old.looking_glass != new.looking_glass,
         sessions: Vec::new(),
         tunnels,
     };
@@ -364,9 +369,6 @@ fn restart_reasons(old: &Config, new: &Config) -> Vec<String> {
     if old.exposes != new.exposes {
         out.push("[[expose]]".into());
     }
-    if old.metrics != new.metrics {
-        out.push("[metrics]".into());
-    }
     // Whatever else differs (sections this comparison does not name yet, such as ones
     // added after it was written) needs a restart too: compare the rest whole.
     let mut rest_old = old.clone();
@@ -383,6 +385,7 @@ fn restart_reasons(old: &Config, new: &Config) -> Vec<String> {
         c.exposes.clear();
         c.roa = None;
         c.metrics = None;
+        c.looking_glass = None;
     }
     if rest_old != rest_new {
         out.push("other settings outside [[bgp]], [[policy]] and [[route]]".into());
@@ -635,10 +638,12 @@ remote_asn = 4242420003
             listen: "127.0.0.1:9324".parse().expect("addr"),
         });
         let d = diff(&old, &new);
-        assert_eq!(
-            d.needs_restart,
-            vec!["[router] asn".to_string(), "[metrics]".to_string()]
-        );
+        assert_eq!(d.needs_restart, vec!["[router] asn".to_string()]);
+        assert!(d.http_changed);
+        new.router.asn = old.router.asn;
+        new.dns.servers.clear();
+        let d = diff(&old, &new);
+        assert_eq!(d.needs_restart, vec!["[dns]".to_string()]);
     }
 
     #[test]

@@ -275,6 +275,10 @@ pub enum Response {
         /// `[router] announce`, `region` or `country` changed and was applied.
         #[serde(default)]
         announce_changed: bool,
+        /// `[metrics]` / `[looking_glass]` servers moved, started or stopped
+        /// (`[metrics] on 127.0.0.1:9324`, `[looking_glass] stopped`).
+        #[serde(default)]
+        servers: Vec<String>,
     },
     Interfaces {
         interfaces: Vec<InterfaceStatus>,
@@ -520,6 +524,7 @@ mod tests {
             }),
             roa_changed: true,
             announce_changed: false,
+            servers: vec!["[metrics] on 127.0.0.1:9324".into()],
         };
         let mut buf = Vec::new();
         write_line(&mut buf, &answer).unwrap();

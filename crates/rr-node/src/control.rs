@@ -315,6 +315,7 @@ impl Control {
             tunnels: Box::default(),
             roa_changed: false,
             announce_changed: false,
+            servers: Vec::new(),
         };
         let new = match new {
             Ok(c) => c,
@@ -338,6 +339,13 @@ impl Control {
         // then BGP's new listeners; only then does anything change.
         let plan = match crate::tunnels::plan(&self.shared, &new, &diff) {
             Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(file = %file, error = %e, "reload refused");
+                return refuse(vec![e]);
+            }
+        };
+        let http = match crate::shared::plan_http(&self.shared, &new) {
+            Ok(h) => h,
             Err(e) => {
                 tracing::warn!(file = %file, error = %e, "reload refused");
                 return refuse(vec![e]);
@@ -398,6 +406,7 @@ impl Control {
         if diff.announce_changed {
             self.bgp.reload_announce(now, &new);
         }
+        let servers_done = crate::shared::commit_http(&self.shared, http);
         self.drive_stack(now);
         self.config = new;
         let mut answer = refuse(Vec::new());
@@ -411,9 +420,11 @@ impl Control {
             tunnels,
             roa_changed,
             announce_changed,
+            servers,
             ..
         } = &mut answer
         {
+            *servers = servers_done;
             *static_routes_changed = diff.routes_changed;
             *roa_changed = diff.roa_changed;
             *announce_changed = diff.announce_changed;

@@ -53,7 +53,7 @@ const PROBE_TIME: Duration = Duration::from_secs(40);
 /// How long the control thread has between two lines of a probe's answer.
 const PROBE_LINE_WAIT: Duration = Duration::from_secs(10);
 
-/// Binds the looking glass listener (non-blocking); called before any thread starts.
+/// Binds the looking glass listener (non-blocking), at start or for a reload.
 pub(crate) fn bind(listen: SocketAddr) -> Result<TcpListener, NodeError> {
     let err = |source| NodeError::LookingGlass { listen, source };
     let l = TcpListener::bind(listen).map_err(err)?;
@@ -276,11 +276,12 @@ impl Drop for ProbeSlot {
     }
 }
 
-/// Serves until shutdown (checked at least every 250 ms).
-pub(crate) fn serve(shared: &Arc<Shared>, listener: TcpListener) {
+/// Serves until shutdown or `stop` (a reload moved or removed it), checked at least
+/// every 250 ms.
+pub(crate) fn serve(shared: &Arc<Shared>, listener: TcpListener, stop: &AtomicBool) {
     let busy = Arc::new(AtomicBool::new(false));
     let mut conns: Vec<Conn> = Vec::new();
-    while !shared.shutdown.load(Ordering::Relaxed) {
+    while !shared.shutdown.load(Ordering::Relaxed) && !stop.load(Ordering::Relaxed) {
         let now = Instant::now();
         let waiting = conns
             .iter()

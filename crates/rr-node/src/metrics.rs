@@ -25,7 +25,7 @@ use std::fmt::Write as _;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -44,7 +44,7 @@ const QUERY_WAIT: Duration = Duration::from_secs(5);
 /// The exposition format's content type.
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// Binds the metrics listener (non-blocking); called before any thread starts.
+/// Binds the metrics listener (non-blocking), at start or for a reload.
 pub(crate) fn bind(listen: SocketAddr) -> Result<TcpListener, NodeError> {
     let err = |source| NodeError::Metrics { listen, source };
     let l = TcpListener::bind(listen).map_err(err)?;
@@ -71,10 +71,11 @@ enum ConnState {
     Draining,
 }
 
-/// Serves until shutdown (checked at least every 250 ms).
-pub(crate) fn serve(shared: &Arc<Shared>, listener: TcpListener) {
+/// Serves until shutdown or `stop` (a reload moved or removed it), checked at least
+/// every 250 ms.
+pub(crate) fn serve(shared: &Arc<Shared>, listener: TcpListener, stop: &AtomicBool) {
     let mut conns: Vec<Conn> = Vec::new();
-    while !shared.shutdown.load(Ordering::Relaxed) {
+    while !shared.shutdown.load(Ordering::Relaxed) && !stop.load(Ordering::Relaxed) {
         let now = Instant::now();
         let wait = conns
             .iter()

@@ -247,8 +247,166 @@ pub(crate) struct Shared {
     /// One handshake rate limiter per distinct private key.
     pub limiters: Limiters,
     pub exec_counts: ExecCounts,
-    /// Receive threads of tunnels a reload added (joined at shutdown).
+    /// Receive threads of tunnels a reload added, and HTTP servers it started (joined
+    /// at shutdown).
     pub reload_threads: Mutex<Vec<JoinHandle<()>>>,
+    /// The `[metrics]` and `[looking_glass]` servers running.
+    pub http: Mutex<HttpServers>,
+}
+
+/// One HTTP server of the node: where it listens, and its stop flag.
+pub(crate) struct HttpServer {
+    pub listen: SocketAddr,
+    pub stop: Arc<AtomicBool>,
+}
+
+/// The node's HTTP servers ([`crate::metrics`], [`crate::lg`]).
+#[derive(Default)]
+pub(crate) struct HttpServers {
+    pub metrics: Option<HttpServer>,
+    pub looking_glass: Option<HttpServer>,
+}
+
+/// Which HTTP server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum HttpKind {
+    Metrics,
+    LookingGlass,
+}
+
+impl HttpKind {
+    pub fn section(self) -> &'static str {
+        match self {
+            HttpKind::Metrics => "[metrics]",
+            HttpKind::LookingGlass => "[looking_glass]",
+        }
+    }
+
+    fn bind(self, listen: SocketAddr) -> Result<std::net::TcpListener, NodeError> {
+        match self {
+            HttpKind::Metrics => crate::metrics::bind(listen),
+            HttpKind::LookingGlass => crate::lg::bind(listen),
+        }
+    }
+
+    fn slot(self, servers: &mut HttpServers) -> &mut Option<HttpServer> {
+        match self {
+            HttpKind::Metrics => &mut servers.metrics,
+            HttpKind::LookingGlass => &mut servers.looking_glass,
+        }
+    }
+
+    /// Where `config` has this server listen.
+    pub fn listen_of(self, config: &Config) -> Option<SocketAddr> {
+        match self {
+            HttpKind::Metrics => config.metrics.map(|m| m.listen),
+            HttpKind::LookingGlass => config.looking_glass.map(|l| l.listen),
+        }
+    }
+}
+
+/// Starts server `kind` on `listener` (its own thread) and records it in
+/// [`Shared::http`].
+pub(crate) fn spawn_http(
+    shared: &Arc<Shared>,
+    kind: HttpKind,
+    listen: SocketAddr,
+    listener: std::net::TcpListener,
+) -> std::io::Result<JoinHandle<()>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (s, flag) = (shared.clone(), stop.clone());
+    let handle = std::thread::Builder::new()
+        .name(match kind {
+            HttpKind::Metrics => "metrics".into(),
+            HttpKind::LookingGlass => "looking-glass".into(),
+        })
+        .spawn(move || match kind {
+            HttpKind::Metrics => crate::metrics::serve(&s, listener, &flag),
+            HttpKind::LookingGlass => crate::lg::serve(&s, listener, &flag),
+        })?;
+    *kind.slot(&mut shared.http.lock().unwrap_or_else(|e| e.into_inner())) =
+        Some(HttpServer { listen, stop });
+    Ok(handle)
+}
+
+/// A reload's change of one HTTP server, prepared: the new listener already bound.
+pub(crate) struct HttpChange {
+    kind: HttpKind,
+    /// Where it listens from now on (`None`: stopped) and its listener.
+    to: Option<(SocketAddr, std::net::TcpListener)>,
+}
+
+/// The HTTP servers whose `listen` differs in `new`, with their new listeners bound
+/// (a failure refuses the reload). A server moving to an address its old listener
+/// holds (e.g. 127.0.0.1:9324 to [::]:9324) cannot be bound here: refused.
+pub(crate) fn plan_http(shared: &Shared, new: &Config) -> Result<Vec<HttpChange>, String> {
+    let servers = shared.http.lock().unwrap_or_else(|e| e.into_inner());
+    let mut out = Vec::new();
+    for kind in [HttpKind::Metrics, HttpKind::LookingGlass] {
+        let now = match kind {
+            HttpKind::Metrics => servers.metrics.as_ref(),
+            HttpKind::LookingGlass => servers.looking_glass.as_ref(),
+        }
+        .map(|s| s.listen);
+        let want = kind.listen_of(new);
+        if now == want {
+            continue;
+        }
+        let to = match want {
+            Some(listen) => Some((listen, kind.bind(listen).map_err(|e| error_line(&e))?)),
+            None => None,
+        };
+        out.push(HttpChange { kind, to });
+    }
+    Ok(out)
+}
+
+/// `e` and its sources, one line.
+pub(crate) fn error_line(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(c) = source {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        source = c.source();
+    }
+    s
+}
+
+/// Applies prepared HTTP server changes: old servers stopped, new ones started.
+/// Returns what was done, as the reload answer words it.
+pub(crate) fn commit_http(shared: &Arc<Shared>, changes: Vec<HttpChange>) -> Vec<String> {
+    let mut done = Vec::new();
+    for HttpChange { kind, to } in changes {
+        let old = kind
+            .slot(&mut shared.http.lock().unwrap_or_else(|e| e.into_inner()))
+            .take();
+        if let Some(old) = old {
+            old.stop.store(true, Ordering::Relaxed);
+        }
+        match to {
+            Some((listen, listener)) => match spawn_http(shared, kind, listen, listener) {
+                Ok(h) => {
+                    shared
+                        .reload_threads
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(h);
+                    tracing::info!(%listen, "reload: {} listening", kind.section());
+                    done.push(format!("{} on {listen}", kind.section()));
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "reload: cannot start the {} thread", kind.section());
+                    done.push(format!("{} not started: {e}", kind.section()));
+                }
+            },
+            None => {
+                tracing::info!("reload: {} stopped", kind.section());
+                done.push(format!("{} stopped", kind.section()));
+            }
+        }
+    }
+    done
 }
 
 impl Shared {
@@ -498,19 +656,18 @@ pub(crate) fn start(config: Config) -> Result<NodeHandle, NodeError> {
         limiters,
         exec_counts: ExecCounts::default(),
         reload_threads: Mutex::new(Vec::new()),
+        http: Mutex::new(HttpServers::default()),
     });
 
     // Everything that can fail without threads comes first; the control socket last,
     // so a refused start leaves no socket file behind.
     let control = control::Control::new(shared.clone(), &config)?;
-    let metrics = config
-        .metrics
-        .map(|m| crate::metrics::bind(m.listen))
-        .transpose()?;
-    let looking_glass = config
-        .looking_glass
-        .map(|l| crate::lg::bind(l.listen))
-        .transpose()?;
+    let mut http = Vec::new();
+    for kind in [HttpKind::Metrics, HttpKind::LookingGlass] {
+        if let Some(listen) = kind.listen_of(&config) {
+            http.push((kind, listen, kind.bind(listen)?));
+        }
+    }
     let control_socket = ctl_server::socket_path(config.router.control_socket.as_deref());
     let listener = ctl_server::bind(&control_socket)?;
     let mut threads = Vec::new();
@@ -533,19 +690,8 @@ pub(crate) fn start(config: Config) -> Result<NodeHandle, NodeError> {
             "ctl".into(),
             Box::new(move || ctl_server::serve(&s, listener)),
         )?);
-        if let Some(l) = metrics {
-            let s = shared.clone();
-            threads.push(spawn(
-                "metrics".into(),
-                Box::new(move || crate::metrics::serve(&s, l)),
-            )?);
-        }
-        if let Some(l) = looking_glass {
-            let s = shared.clone();
-            threads.push(spawn(
-                "looking-glass".into(),
-                Box::new(move || crate::lg::serve(&s, l)),
-            )?);
+        for (kind, listen, l) in http {
+            threads.push(spawn_http(&shared, kind, listen, l).map_err(NodeError::Thread)?);
         }
         Ok(())
     })();

@@ -263,8 +263,8 @@ pub(crate) fn plan(shared: &Shared, new: &Config, diff: &ConfigDiff) -> Result<T
             }
             (TunnelAction::Added, None, Some(ic)) => {
                 let i = table.len() as IfIndex;
-                let socket =
-                    bind(&ic.name, ic.listen_port.unwrap_or(0)).map_err(|e| error_chain(&e))?;
+                let socket = bind(&ic.name, ic.listen_port.unwrap_or(0))
+                    .map_err(|e| crate::shared::error_line(&e))?;
                 table.push(Some(Arc::new(slot(
                     ic,
                     i,
@@ -281,7 +281,8 @@ pub(crate) fn plan(shared: &Shared, new: &Config, diff: &ConfigDiff) -> Result<T
                 };
                 let socket = if change.changed.iter().any(|c| c == "listen_port") {
                     Arc::new(
-                        bind(&ic.name, ic.listen_port.unwrap_or(0)).map_err(|e| error_chain(&e))?,
+                        bind(&ic.name, ic.listen_port.unwrap_or(0))
+                            .map_err(|e| crate::shared::error_line(&e))?,
                     )
                 } else {
                     current.socket.clone()
@@ -314,18 +315,6 @@ pub(crate) fn plan(shared: &Shared, new: &Config, diff: &ConfigDiff) -> Result<T
         added,
         keys: new.interfaces.iter().map(|i| i.private_key.0).collect(),
     })
-}
-
-/// `e` and its sources, one line.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(c) = source {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        source = c.source();
-    }
-    s
 }
 
 /// What a committed plan leaves to its caller.

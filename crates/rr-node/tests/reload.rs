@@ -6,7 +6,9 @@
 //! tunnel added is up at once (a WireGuard peer in this test pings the node through it)
 //! and updated in place (its session and counters kept) with the BGP session untouched,
 //! and a `hold_time` change restarts the session (Cease, then a new connection and OPEN)
-//! while the added tunnel is removed.
+//! while the added tunnel is removed. Then `[roa]` added, its rules and its file changed
+//! (routes rejected and accepted again, no reset), and `[metrics]` / `[looking_glass]`
+//! started, moved and stopped.
 
 use rr_bgp::packet::{AsPath, AsSegment, Attributes, Origin, Update};
 use rr_bgp::session::{Direction, Event, Peer, SessionConfig};
@@ -174,6 +176,8 @@ struct Variant<'a> {
     second_tunnel: Option<(Option<u16>, u16)>,
     /// A `[roa]` section, as written.
     roa: Option<&'a str>,
+    /// More sections, as written.
+    extra: Option<&'a str>,
 }
 
 struct Files {
@@ -230,6 +234,9 @@ mtu = {mtu}
         }
         if let Some(roa) = v.roa {
             text.push_str(&format!("\n{roa}\n"));
+        }
+        if let Some(extra) = v.extra {
+            text.push_str(&format!("\n{extra}\n"));
         }
         if v.policy {
             text.push_str(
@@ -299,8 +306,9 @@ fn outcome(answer: Response, file: &Path) -> Outcome {
             tunnels,
             roa_changed: _,
             announce_changed,
+            servers,
         } => {
-            assert!(!announce_changed);
+            assert!(!announce_changed && servers.is_empty());
             assert_eq!(f, file.display().to_string());
             assert!(
                 added.is_empty() && removed.is_empty(),
@@ -390,6 +398,38 @@ impl WgPeer {
     }
 }
 
+/// A TCP port free on 127.0.0.1 just now.
+fn free_tcp_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap()
+}
+
+/// `GET path` on 127.0.0.1:`port`: the whole answer, or `None` if nothing listens.
+fn http_get(port: u16, path: &str) -> Option<String> {
+    let mut c = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    c.set_read_timeout(Some(PATIENCE)).unwrap();
+    write!(
+        c,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut out = String::new();
+    c.read_to_string(&mut out).ok()?;
+    Some(out)
+}
+
+/// Waits until nothing listens on 127.0.0.1:`port` (a stopped server's thread ends
+/// within 250 ms).
+fn wait_refused(port: u16) {
+    let give_up = Instant::now() + PATIENCE;
+    while TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        assert!(Instant::now() < give_up, "port {port} still listening");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn changed(name: &str, what: &[&str]) -> ReloadedSession {
     ReloadedSession {
         name: name.to_string(),
@@ -419,6 +459,7 @@ fn reload_reevaluates_policies_live_refuses_bad_configs_and_restarts_changed_ses
         hold_time: 9,
         second_tunnel: None,
         roa: None,
+        extra: None,
     };
     files.write(&files.text(plain));
     let node = rr_node::Node::start(Config::load(&files.path).unwrap()).unwrap();
@@ -697,6 +738,66 @@ fn reload_reevaluates_policies_live_refuses_bad_configs_and_restarts_changed_ses
     assert_eq!(s.state, "Established");
     assert!(s.since_secs >= since, "reset: {} < {since}", s.since_secs);
     assert!(sp.downs.is_empty() && !sp.closed, "{:?}", sp.downs);
+
+    // 9. [metrics] and [looking_glass] started, moved and stopped by reloads.
+    let servers_answer = |node: &rr_node::NodeHandle| match node.reload() {
+        Response::Reload {
+            refused, servers, ..
+        } => {
+            assert!(refused.is_empty(), "{refused:?}");
+            servers
+        }
+        other => panic!("unexpected answer {other:?}"),
+    };
+    let [p1, p2, p3] = [free_tcp_port(), free_tcp_port(), free_tcp_port()];
+    let http = format!(
+        "[metrics]\nlisten = \"127.0.0.1:{p1}\"\n\n[looking_glass]\nlisten = \"127.0.0.1:{p2}\"\n"
+    );
+    files.write(&files.text(Variant {
+        hold_time: 6,
+        roa: Some(&moved),
+        extra: Some(&http),
+        ..plain
+    }));
+    assert_eq!(
+        servers_answer(&node),
+        [
+            format!("[metrics] on 127.0.0.1:{p1}"),
+            format!("[looking_glass] on 127.0.0.1:{p2}")
+        ]
+    );
+    let scrape = http_get(p1, "/metrics").expect("metrics answer");
+    assert!(scrape.starts_with("HTTP/1.1 200"), "{scrape}");
+    assert!(
+        scrape.contains("rootless_router_bgp_session_state{"),
+        "{scrape}"
+    );
+    let page = http_get(p2, "/").expect("looking glass answers");
+    assert!(
+        page.starts_with("HTTP/1.1 200") && page.contains("feed"),
+        "{page}"
+    );
+
+    // The metrics moved, the looking glass gone.
+    let moved_http = format!("[metrics]\nlisten = \"127.0.0.1:{p3}\"\n");
+    files.write(&files.text(Variant {
+        hold_time: 6,
+        roa: Some(&moved),
+        extra: Some(&moved_http),
+        ..plain
+    }));
+    assert_eq!(
+        servers_answer(&node),
+        [
+            format!("[metrics] on 127.0.0.1:{p3}"),
+            "[looking_glass] stopped".to_string()
+        ]
+    );
+    assert!(http_get(p3, "/metrics").is_some_and(|r| r.starts_with("HTTP/1.1 200")));
+    wait_refused(p1);
+    wait_refused(p2);
+    let s = session(&socket);
+    assert!(s.since_secs >= since, "reset: {} < {since}", s.since_secs);
 
     node.shutdown();
     let _ = std::fs::remove_dir_all(&dir);
