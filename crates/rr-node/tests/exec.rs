@@ -1197,14 +1197,13 @@ fn program_sockets_are_capped_with_emfile() {
     };
     emfile(op(&p.sock_a, listen, &[t3.as_raw_fd()]));
     assert_eq!(p.a.exec_stats().relays, CAP);
-    // One closed: room for one again.
+    // One closed: room for one again. (The node may see the descriptor's hang-up
+    // before the Close and release it then: `released` says which came first.)
     let closed = socks.pop().unwrap();
     let id = inode(closed.as_raw_fd());
     drop(closed);
-    assert_eq!(
-        op(&p.sock_a, ExecRequest::Close { id }, &[]),
-        ExecResponse::Closed { released: true }
-    );
+    let r = op(&p.sock_a, ExecRequest::Close { id }, &[]);
+    assert!(matches!(r, ExecResponse::Closed { .. }), "{r:?}");
     socks.push(dgram(&p.sock_a, SockKind::Datagram, false, "0.0.0.0:0", None).0);
     // The programs exit: everything is released.
     drop(socks);
