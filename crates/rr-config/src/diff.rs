@@ -6,10 +6,11 @@
 //! `[[policy]]` they use: the route table applies that without a session reset, like
 //! BIRD's `reload`), restarted (anything else of the session changed), added and
 //! removed. Tunnels are matched by name too: kept, updated (addresses, MTU, link
-//! communities or listen port: the WireGuard session goes on), restarted (keys,
-//! endpoint, keepalive: a new WireGuard session), added and removed; a session over a
-//! tunnel whose WireGuard session or addresses change restarts, one over a tunnel whose
-//! link communities change is re-evaluated. `[[route]]`, `[roa]`, `[router]
+//! communities, endpoint or listen port: the WireGuard session goes on), restarted
+//! (keys, preshared key, keepalive: a new WireGuard session), added and removed; a
+//! session over a tunnel whose keys or addresses change restarts (another peer, or
+//! another local address), one over a tunnel whose link communities change is
+//! re-evaluated; the others keep their TCP connection across a new handshake. `[[route]]`, `[roa]`, `[router]
 //! announce` / `region` / `country`, `[metrics]` and `[looking_glass]` changes are
 //! flagged. Everything a running node cannot change in place yet (the rest of
 //! `[router]`, `[dns]`, gateways and any other section) is listed in
@@ -50,10 +51,11 @@ pub struct SessionChange {
 pub enum TunnelAction {
     /// Nothing of it changed (its position in the file does not count).
     Kept,
-    /// Its addresses, MTU, link communities or listen port changed: applied with the
-    /// WireGuard session, endpoint and counters kept.
+    /// Its addresses, MTU, link communities, endpoint or listen port changed: applied
+    /// with the WireGuard session and counters kept (a new endpoint is where packets
+    /// go from now on).
     Updated,
-    /// Its keys, endpoint or keepalive changed: a new WireGuard session.
+    /// Its keys, preshared key or keepalive changed: a new WireGuard session.
     Restart,
     Added,
     Removed,
@@ -113,18 +115,24 @@ impl ConfigDiff {
 /// Compares the running config `old` with `new`.
 pub fn diff(old: &Config, new: &Config) -> ConfigDiff {
     let tunnels = tunnel_changes(old, new);
-    // Connected routes follow the tunnels' addresses; static ones name tunnels by
-    // position, which a tunnel added or removed before them shifts.
+    // Connected routes follow the tunnels' addresses; a static route through a tunnel
+    // added or removed (the same name again is a new interface) is set again.
     let routes_changed = old.routes != new.routes
         || tunnels.iter().any(|t| {
+            let named = |c: &Config| {
+                c.routes.iter().any(|r| r.interface == t.name)
+                    || c.interface(&t.name)
+                        .is_some_and(|(_, i)| i.addresses.iter().any(is_connected))
+            };
             matches!(t.action, TunnelAction::Added | TunnelAction::Removed)
+                && (named(old) || named(new))
                 || t.changed.iter().any(|c| c == "addresses")
         });
     let mut d = ConfigDiff {
         needs_restart: restart_reasons(old, new),
         routes_changed,
-        roa_changed: old.roa != new.roa,
-        announce_changed: old.router.announce != new.router.announce
+        roa_changed: !same_roa(old.roa.as_ref(), new.roa.as_ref()),
+        announce_changed: sorted(&old.router.announce) != sorted(&new.router.announce)
             || old.router.region != new.router.region
             || old.router.country != new.router.country,
         http_changed: old.metrics != new.metrics || old.looking_glass != new.looking_glass,
@@ -161,6 +169,44 @@ pub fn diff(old: &Config, new: &Config) -> ConfigDiff {
     d
 }
 
+fn sorted<T: Ord + Clone>(v: &[T]) -> Vec<T> {
+    let mut v = v.to_vec();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// Two `[roa]` sections the same but for the order of their sources.
+fn same_roa(a: Option<&crate::RoaConfig>, b: Option<&crate::RoaConfig>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => {
+            // Every field is named: one added later fails to compile here.
+            let crate::RoaConfig {
+                files: _,
+                rtr: _,
+                check_interval: _,
+                reject_invalid: _,
+                reject_unknown: _,
+            } = a;
+            let rtr = |c: &crate::RoaConfig| {
+                sorted(
+                    &c.rtr
+                        .iter()
+                        .map(|r| (r.text.clone(), r.addr))
+                        .collect::<Vec<_>>(),
+                )
+            };
+            sorted(&a.files) == sorted(&b.files)
+                && rtr(a) == rtr(b)
+                && a.check_interval == b.check_interval
+                && a.reject_invalid == b.reject_invalid
+                && a.reject_unknown == b.reject_unknown
+        }
+        _ => false,
+    }
+}
+
 fn session_change(
     o: &BgpConfig,
     b: &BgpConfig,
@@ -182,7 +228,11 @@ fn session_change(
             .filter(|c| LINK_KEYS.contains(&c.as_str()))
             .cloned()
             .collect();
-        if t.action == TunnelAction::Restart || t.changed.iter().any(|c| c == "addresses") {
+        let another_peer_or_address = t
+            .changed
+            .iter()
+            .any(|c| matches!(c.as_str(), "private_key" | "peer_public_key" | "addresses"));
+        if another_peer_or_address {
             restart.push(what(&t.changed));
         } else if !link.is_empty() {
             reeval.push(what(&link));
@@ -238,6 +288,13 @@ fn session_change(
         action,
         changed,
     }
+}
+
+/// Whether an interface address brings a connected route (wider than a host, not
+/// link-local), as the node's FIB has it.
+fn is_connected(a: &ipnet::IpNet) -> bool {
+    let ll = matches!(a.addr(), std::net::IpAddr::V6(v6) if v6.is_unicast_link_local());
+    a.prefix_len() < a.max_prefix_len() && !ll
 }
 
 /// The link-community keys of an interface (a change re-evaluates its sessions).
@@ -308,7 +365,7 @@ fn tunnel_change(o: &InterfaceConfig, i: &InterfaceConfig) -> TunnelChange {
         i.endpoint_text.is_none() && o.endpoint == i.endpoint
     };
     if !same_endpoint {
-        wireguard.push("endpoint".into());
+        update.push("endpoint".into());
     }
     field!(update, listen_port, mtu, addresses);
     for (key, changed) in LINK_KEYS.iter().zip([
@@ -529,7 +586,16 @@ remote_asn = 4242420003
         assert_eq!(tunnel(&d, "wg0"), (TunnelAction::Kept, vec![]));
         assert_eq!(tunnel(&d, "wg1").0, TunnelAction::Added);
         assert!(d.sessions.iter().all(|s| s.action == SessionAction::Kept));
-        assert!(d.routes_changed, "positions of static routes may shift");
+        assert!(
+            !d.routes_changed,
+            "wg1 has neither a connected network nor routes"
+        );
+        let with_net = WG1.to_string() + "addresses = [\"172.20.9.1/30\"]\n";
+        let d = diff(
+            &config(SESSIONS),
+            &config(&format!("{SESSIONS}\n{with_net}")),
+        );
+        assert!(d.routes_changed, "172.20.9.0/30 is connected through wg1");
 
         let d = diff(&config(&format!("{SESSIONS}\n{WG1}")), &config(SESSIONS));
         assert_eq!(tunnel(&d, "wg1").0, TunnelAction::Removed);
@@ -655,9 +721,12 @@ remote_asn = 4242420003
         let mut old2 = new.clone();
         old2.interfaces[0].endpoint = Some("192.0.2.2:51820".parse().expect("addr"));
         assert!(diff(&old2, &new).is_empty());
+        let d = diff(&old, &new);
         assert_eq!(
-            tunnel(&diff(&old, &new), "wg0"),
-            (TunnelAction::Restart, vec!["endpoint".into()])
+            tunnel(&d, "wg0"),
+            (TunnelAction::Updated, vec!["endpoint".into()])
         );
+        // The sessions over it keep their TCP connection.
+        assert!(d.sessions.iter().all(|s| s.action == SessionAction::Kept));
     }
 }

@@ -39,8 +39,9 @@ pub const MIN_MTU: u16 = 1280;
 pub struct Config {
     /// `[router]`.
     pub router: RouterConfig,
-    /// `[[interface]]`, in the order of the file: an interface's index (IfIndex) is its
-    /// position here.
+    /// `[[interface]]`, in the order of the file: a node started with this config
+    /// numbers its tunnels (IfIndex) in this order; tunnels a reload adds get new
+    /// numbers, and removed ones leave theirs unused.
     pub interfaces: Vec<InterfaceConfig>,
     /// `[[route]]`: static routes.
     pub routes: Vec<RouteConfig>,
@@ -127,10 +128,9 @@ impl InterfaceConfig {
 pub struct RouteConfig {
     /// The destination (no host bits set).
     pub prefix: ipnet::IpNet,
-    /// The interface's name, as written.
+    /// The interface's name, as written (the node looks its tunnel up by name: indexes
+    /// change with reloads).
     pub interface: String,
-    /// The interface's index in [`Config::interfaces`].
-    pub iface_index: usize,
     /// Optional next hop on that tunnel.
     pub gateway: Option<IpAddr>,
 }

@@ -1023,11 +1023,12 @@ impl<'a> Cx<'a> {
         };
         let interface = self.interface_ref(&t, names, true);
         let gateway = optional(t.get("gateway").map(|f| self.ip(f, &t.key("gateway"))));
-        let (interface, iface_index) = interface?;
+        let (interface, index) = interface?;
+        // An unknown interface was reported above.
+        index?;
         Some(RouteConfig {
             prefix: prefix?,
             interface,
-            iface_index: iface_index?,
             gateway: gateway.ok()?,
         })
     }

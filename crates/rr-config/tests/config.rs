@@ -189,9 +189,8 @@ connect_retry = 5
     assert_eq!(config.routes.len(), 2);
     assert_eq!(config.routes[0].prefix, "172.20.1.0/24".parse().unwrap());
     assert_eq!(config.routes[0].interface, "peer-a");
-    assert_eq!(config.routes[0].iface_index, 0);
     assert_eq!(config.routes[0].gateway, None);
-    assert_eq!(config.routes[1].iface_index, 1);
+    assert_eq!(config.routes[1].interface, "peer-b");
     assert_eq!(config.routes[1].gateway, Some("fe80::b".parse().unwrap()));
 
     assert_eq!(config.bgp.len(), 2);
@@ -570,7 +569,7 @@ fn endpoints() {
 fn routes() {
     let route = |extra: &str| parse(&with_iface(&format!("[[route]]\n{extra}")));
     let c = route("prefix = \"172.20.1.0/24\"\ninterface = \"peer-a\"\n").unwrap();
-    assert_eq!(c.routes[0].iface_index, 0);
+    assert_eq!(c.routes[0].interface, "peer-a");
 
     let errs = route("prefix = \"172.20.1.5/24\"\ninterface = \"peer-a\"\n").unwrap_err();
     assert_eq!(errs.errors.len(), 1);

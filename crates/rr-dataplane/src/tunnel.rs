@@ -110,6 +110,16 @@ impl Tunnel {
         self.endpoint
     }
 
+    /// Points the tunnel at a newly configured endpoint (`wg set … endpoint`): packets
+    /// go there from now on; the session goes on, and an authenticated packet from
+    /// elsewhere moves the endpoint again, as always.
+    pub fn set_endpoint(&mut self, endpoint: SocketAddr) {
+        if self.endpoint != Some(endpoint) {
+            self.endpoint = Some(endpoint);
+            self.stats.endpoint_changes += 1;
+        }
+    }
+
     /// Counters and handshake age.
     pub fn stats(&self) -> TunnelStats {
         let (since, tx, rx, _, _) = self.tunn.stats();
@@ -380,6 +390,18 @@ mod tests {
         assert!(deliver(&mut b, moved, &real).0.is_some());
         assert_eq!(b.endpoint(), Some(moved));
         assert_eq!(b.stats().endpoint_changes, 2);
+
+        // A configured endpoint (a reload): packets go there, the session goes on.
+        let configured: SocketAddr = "192.0.2.9:51820".parse().unwrap();
+        b.set_endpoint(configured);
+        b.set_endpoint(configured);
+        assert_eq!(b.stats().endpoint_changes, 3);
+        let (to, d) = b.send(&ipv4_packet(b"w"), &mut buf).unwrap();
+        assert_eq!(
+            (to, d.first()),
+            (configured, Some(&4)),
+            "data, no new handshake"
+        );
     }
 
     #[test]

@@ -155,6 +155,8 @@ pub(crate) struct Bgp {
     roa: Option<RoaFeed>,
     /// What ROA validation rejects (`[roa] invalid`, `unknown`), for `show roa`.
     roa_rules: Option<RoaRules>,
+    /// The rules of a `[roa]` a reload added, waiting for its first ROA set.
+    pending_roa_rules: Option<Option<RoaRules>>,
     /// "connection from an unknown neighbor" lines: anyone reaching our port 179 can
     /// make them.
     stranger_log: LogLimit,
@@ -396,6 +398,7 @@ impl Bgp {
             buf: vec![0u8; READ_CHUNK],
             roa,
             roa_rules,
+            pending_roa_rules: None,
             stranger_log: LogLimit::new(5, Duration::from_secs(60)),
         };
         // The files' ROAs are in place before any route arrives.
@@ -422,6 +425,9 @@ impl Bgp {
             took = ?started.elapsed(),
             "ROA set applied"
         );
+        if let Some(rules) = self.pending_roa_rules.take() {
+            self.set_roa_rules(now, rules);
+        }
     }
 
     /// The earliest time `drive` must run again.
@@ -830,14 +836,28 @@ impl Bgp {
     /// A reload's `[roa]` (`new`; `None`: the section is gone): the sources follow
     /// ([`RoaFeed::reconfigure`]: what stays keeps its ROAs, so no route goes unknown
     /// while a kept RTR server reconnects), and when what validation rejects changed,
-    /// every route runs through the import again. No session is touched.
+    /// every route runs through the import again. A section added by a reload has no
+    /// ROAs yet: its rules wait for its first set (else every route would be unknown,
+    /// and rejected, until an RTR cache answers). No session is touched.
     pub fn reload_roa(&mut self, now: Instant, new: Option<&rr_config::RoaConfig>) {
+        let rules = new.map(|r| RoaRules {
+            reject_invalid: r.reject_invalid,
+            reject_unknown: r.reject_unknown,
+        });
         match (self.roa.as_mut(), new) {
-            (Some(feed), Some(cfg)) => feed.reconfigure(cfg, now),
-            (None, Some(cfg)) => self.roa = Some(new_roa_feed(&self.shared, cfg, now)),
+            (Some(feed), Some(cfg)) => {
+                feed.reconfigure(cfg, now);
+                self.set_roa_rules(now, rules);
+            }
+            (None, Some(cfg)) => {
+                self.roa = Some(new_roa_feed(&self.shared, cfg, now));
+                self.pending_roa_rules = Some(rules);
+            }
             (Some(feed), None) => {
                 feed.shutdown();
                 self.roa = None;
+                self.pending_roa_rules = None;
+                self.set_roa_rules(now, None);
                 let c = self.rib.set_roas(rr_roa::RoaSet::default());
                 tracing::info!(
                     routes_checked = c.routes_checked,
@@ -847,21 +867,20 @@ impl Bgp {
             }
             (None, None) => {}
         }
-        let rules = new.map(|r| RoaRules {
-            reject_invalid: r.reject_invalid,
-            reject_unknown: r.reject_unknown,
-        });
-        if rules != self.roa_rules {
-            self.roa_rules = rules;
-            for (id, outcome) in self.rib.set_roa_rules(rules) {
-                self.limit_outcome(id as usize, now, outcome);
-            }
-            tracing::info!(
-                ?rules,
-                "reload: ROA rules changed, every route evaluated again"
-            );
-        }
         self.apply_roas(now);
+    }
+
+    /// What validation rejects from now on; every route through the import again when
+    /// it changed.
+    fn set_roa_rules(&mut self, now: Instant, rules: Option<RoaRules>) {
+        if rules == self.roa_rules {
+            return;
+        }
+        self.roa_rules = rules;
+        for (id, outcome) in self.rib.set_roa_rules(rules) {
+            self.limit_outcome(id as usize, now, outcome);
+        }
+        tracing::info!(?rules, "ROA rules changed, every route evaluated again");
     }
 
     /// A reload's `[router] announce`, `region` and `country`: our prefixes are

@@ -500,7 +500,8 @@ impl Control {
         let fib = self.shared.fib.load();
         // Gathered per tunnel and sent in segmented (GSO) sends, as the receive threads
         // do: one system call per run of segments instead of one per packet.
-        let mut sink = BatchSink::new(&self.shared, &mut self.batch);
+        let table = self.shared.tunnels.load_full();
+        let mut sink = BatchSink::new(&self.shared, &table, &mut self.batch);
         while let Some((scope, mut packet)) = self.stack.poll_transmit() {
             let d = self
                 .forwarder

@@ -278,6 +278,19 @@ impl RoaSources {
         from
     }
 
+    /// RTR server `i` is another cache now (its name resolves elsewhere): what it held
+    /// is dropped, and the union published again.
+    pub fn rtr_reset(&mut self, i: usize, now: Instant) {
+        if let Some(r) = self.rtr.get_mut(i) {
+            let had = !r.vrps.is_empty();
+            r.vrps.clear();
+            r.session = None;
+            r.version = None;
+            r.state = RtrState::Down;
+            self.changed(now, had);
+        }
+    }
+
     pub fn file_paths(&self) -> impl Iterator<Item = &Path> {
         self.files.iter().map(|f| f.path.as_path())
     }
@@ -644,6 +657,12 @@ mod tests {
         assert!(set.contains(&roa("172.23.0.0/24", 24, 4242420077)));
         assert!(!set.contains(&roa("172.22.0.0/24", 28, 4242420001)));
         assert_eq!(s.rtr_name(1), "127.0.0.1:8282");
+
+        // Same name, another cache (the name resolves elsewhere): its ROAs dropped.
+        s.rtr_reset(1, t1);
+        let set = s.poll_publish(t1 + DEBOUNCE).expect("the union changed");
+        assert_eq!(set.len(), 2);
+        assert!(!set.contains(&roa("172.23.0.0/24", 24, 4242420077)));
 
         // The same sources again: nothing to publish.
         let t2 = t1 + DEBOUNCE * 4;

@@ -320,13 +320,20 @@ impl RoaFeed {
                     self.sources.rtr_down(j, None);
                     s
                 }
-                (None, _) => Server {
-                    addr: r.addr,
-                    client: Client::new(),
-                    gen: next_gen(),
-                    link: Link::Idle { at: now },
-                    backoff: FIRST_BACKOFF,
-                },
+                (None, from) => {
+                    if from.is_some() {
+                        // Same name, another address: another cache, whose data starts
+                        // from nothing.
+                        self.sources.rtr_reset(j, now);
+                    }
+                    Server {
+                        addr: r.addr,
+                        client: Client::new(),
+                        gen: next_gen(),
+                        link: Link::Idle { at: now },
+                        backoff: FIRST_BACKOFF,
+                    }
+                }
             };
             self.servers.push(server);
         }

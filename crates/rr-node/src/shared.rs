@@ -246,6 +246,8 @@ pub(crate) struct Shared {
     pub shutdown: AtomicBool,
     /// One handshake rate limiter per distinct private key.
     pub limiters: Limiters,
+    /// Sockets of tunnels a reload removed, until their receive threads let go.
+    pub released: crate::tunnels::Released,
     pub exec_counts: ExecCounts,
     /// Receive threads of tunnels a reload added, and HTTP servers it started (joined
     /// at shutdown).
@@ -654,6 +656,7 @@ pub(crate) fn start(config: Config) -> Result<NodeHandle, NodeError> {
         local_queue_full: AtomicU64::new(0),
         shutdown: AtomicBool::new(false),
         limiters,
+        released: Default::default(),
         exec_counts: ExecCounts::default(),
         reload_threads: Mutex::new(Vec::new()),
         http: Mutex::new(HttpServers::default()),
@@ -725,7 +728,7 @@ pub(crate) const TX_BATCH_BYTES: usize = 60_000;
 pub(crate) struct BatchSink<'a> {
     shared: &'a Shared,
     /// The tunnels as they were when the batch began.
-    table: Arc<TunnelTable>,
+    table: &'a TunnelTable,
     /// `TX_BATCH_BYTES` of gathered datagrams plus room to encrypt one more.
     buf: &'a mut [u8],
     used: usize,
@@ -740,10 +743,10 @@ pub(crate) struct BatchSink<'a> {
 impl<'a> BatchSink<'a> {
     /// A sink gathering into `buf`, which must hold `TX_BATCH_BYTES` plus one
     /// datagram ([`batch_buffer`]).
-    pub fn new(shared: &'a Shared, buf: &'a mut [u8]) -> BatchSink<'a> {
+    pub fn new(shared: &'a Shared, table: &'a TunnelTable, buf: &'a mut [u8]) -> BatchSink<'a> {
         BatchSink {
             shared,
-            table: shared.tunnels.load_full(),
+            table,
             buf,
             used: 0,
             segment: 0,
@@ -796,7 +799,7 @@ impl Sink for BatchSink<'_> {
         // Room for the packet, WireGuard's padding and header, or a handshake initiation.
         if self.used + packet.len() + 64 + 148 > self.buf.len() {
             send_gathered(
-                &self.table,
+                self.table,
                 self.buf,
                 &mut self.used,
                 self.segment,
@@ -826,7 +829,7 @@ impl Sink for BatchSink<'_> {
             && start + len <= TX_BATCH_BYTES;
         if !joins && self.count > 0 {
             send_gathered(
-                &self.table,
+                self.table,
                 self.buf,
                 &mut self.used,
                 self.segment,
@@ -878,15 +881,28 @@ fn receive_loop(shared: &Shared, index: IfIndex) {
     let mut out = batch_buffer();
     let mut forwarder = Forwarder::new(shared.local.load_full());
     let mut tally = Tally::default();
+    // The thread's own reference to the tables, taken anew only when a reload replaced
+    // them: a batch costs no write to a reference count other threads share.
+    let mut table = shared.tunnels.load_full();
+    let refresh = |table: &mut Arc<TunnelTable>| {
+        let current = shared.tunnels.load();
+        if !Arc::ptr_eq(table, &current) {
+            *table = arc_swap::Guard::into_inner(current);
+        }
+    };
     while !shared.shutdown.load(Ordering::Relaxed) {
-        let Some(slot) = shared.tunnel(index) else {
+        refresh(&mut table);
+        let Some(Some(slot)) = table.get(index as usize) else {
             tracing::debug!(index, "tunnel removed: its receive thread ends");
             return;
         };
-        let local = shared.local.load();
-        if !Arc::ptr_eq(forwarder.config(), &local) {
-            forwarder.set_config(local.clone());
+        {
+            let local = shared.local.load();
+            if !Arc::ptr_eq(forwarder.config(), &local) {
+                forwarder.set_config(arc_swap::Guard::into_inner(local));
+            }
         }
+        let socket = Arc::as_ptr(&slot.socket);
         let n = match slot
             .socket
             .recv(&mut bufs, &mut meta, Duration::from_millis(250))
@@ -902,9 +918,23 @@ fn receive_loop(shared: &Shared, index: IfIndex) {
         if n == 0 {
             continue;
         }
+        // A reload during the wait may have removed the tunnel, replaced its slot, or
+        // given its socket to another tunnel (renamed, port taken over): the batch goes
+        // to whoever has the socket now, or nowhere.
+        refresh(&mut table);
+        let owner = match table.get(index as usize) {
+            Some(Some(s)) if Arc::as_ptr(&s.socket) == socket => Some(s),
+            _ => table
+                .iter()
+                .flatten()
+                .find(|s| Arc::as_ptr(&s.socket) == socket),
+        };
+        let Some(slot) = owner else {
+            continue;
+        };
         let fib = shared.fib.load();
         let now = Instant::now();
-        let mut sink = BatchSink::new(shared, &mut out);
+        let mut sink = BatchSink::new(shared, &table, &mut out);
         for (m, buf) in meta[..n].iter().zip(&bufs) {
             let from = unmap(m.addr);
             let stride = if m.stride == 0 { m.len } else { m.stride };

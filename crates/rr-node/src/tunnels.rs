@@ -29,7 +29,7 @@ use rr_fib::IfIndex;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 
 /// One tunnel as the node runs it.
@@ -78,11 +78,13 @@ const HANDSHAKES_PER_SECOND: u64 = 100;
 pub(crate) struct Limiters(Mutex<HashMap<[u8; 32], Arc<RateLimiter>>>);
 
 impl Limiters {
-    fn get(&self, private_key: &[u8; 32]) -> Arc<RateLimiter> {
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        map.entry(*private_key)
-            .or_insert_with(|| Tunnel::rate_limiter(private_key, HANDSHAKES_PER_SECOND))
-            .clone()
+    /// The limiter of `private_key` if one exists, else a new one (not recorded: see
+    /// [`Limiters::set`]).
+    fn get_or_new(&self, private_key: &[u8; 32]) -> Arc<RateLimiter> {
+        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(private_key)
+            .cloned()
+            .unwrap_or_else(|| Tunnel::rate_limiter(private_key, HANDSHAKES_PER_SECOND))
     }
 
     /// Starts a new second for every limiter.
@@ -92,12 +94,9 @@ impl Limiters {
         }
     }
 
-    /// Forgets the limiters of keys not in `used`.
-    fn retain_used(&self, used: &[[u8; 32]]) {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|k, _| used.contains(k));
+    /// The limiters in use from now on (those of keys no tunnel uses are dropped).
+    fn set(&self, limiters: HashMap<[u8; 32], Arc<RateLimiter>>) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = limiters;
     }
 }
 
@@ -110,8 +109,8 @@ pub(crate) fn bind(name: &str, port: u16) -> Result<TunnelSocket, NodeError> {
     })
 }
 
-/// A new WireGuard state for `ic` at `index`.
-fn new_tunnel(ic: &InterfaceConfig, index: IfIndex, limiters: &Limiters) -> Tunnel {
+/// A new WireGuard state for `ic` at `index`, its handshakes admitted by `limiter`.
+fn new_tunnel(ic: &InterfaceConfig, index: IfIndex, limiter: Arc<RateLimiter>) -> Tunnel {
     let params = TunnelParams {
         private_key: ic.private_key.0,
         peer_public_key: ic.peer_public_key.0,
@@ -120,21 +119,21 @@ fn new_tunnel(ic: &InterfaceConfig, index: IfIndex, limiters: &Limiters) -> Tunn
         endpoint: ic.endpoint,
         index,
     };
-    Tunnel::new(&params, limiters.get(&ic.private_key.0))
+    Tunnel::new(&params, limiter)
 }
 
 /// The slot of `ic` at `index` on `socket`, with `state` (a kept WireGuard session and
-/// its send-error count) or a new session.
-pub(crate) fn slot(
+/// its send-error count) or a new session whose handshakes `limiter` admits.
+fn slot(
     ic: &InterfaceConfig,
     index: IfIndex,
     socket: Arc<TunnelSocket>,
     state: Option<(Arc<Mutex<Tunnel>>, Arc<AtomicU64>)>,
-    limiters: &Limiters,
+    limiter: Arc<RateLimiter>,
 ) -> TunnelSlot {
     let (tunnel, tx_errors) = state.unwrap_or_else(|| {
         (
-            Arc::new(Mutex::new(new_tunnel(ic, index, limiters))),
+            Arc::new(Mutex::new(new_tunnel(ic, index, limiter))),
             Arc::new(AtomicU64::new(0)),
         )
     });
@@ -156,16 +155,22 @@ pub(crate) fn slot(
 /// The table a config starts with: every tunnel at its position in the file.
 pub(crate) fn initial(config: &Config, limiters: &Limiters) -> Result<TunnelTable, NodeError> {
     let mut table = TunnelTable::new();
+    let mut used = HashMap::new();
     for (i, ic) in config.interfaces.iter().enumerate() {
         let socket = Arc::new(bind(&ic.name, ic.listen_port.unwrap_or(0))?);
+        let limiter = used
+            .entry(ic.private_key.0)
+            .or_insert_with(|| limiters.get_or_new(&ic.private_key.0))
+            .clone();
         table.push(Some(Arc::new(slot(
             ic,
             i as IfIndex,
             socket,
             None,
-            limiters,
+            limiter,
         ))));
     }
+    limiters.set(used);
     Ok(table)
 }
 
@@ -235,16 +240,46 @@ pub(crate) struct TunnelPlan {
     renewed: Vec<IfIndex>,
     /// New indexes: their receive threads start at commit.
     added: Vec<IfIndex>,
-    /// The private keys in use afterwards.
-    keys: Vec<[u8; 32]>,
+    /// Kept WireGuard sessions pointed at a newly configured endpoint at commit.
+    endpoints: Vec<(Arc<Mutex<Tunnel>>, SocketAddr)>,
+    /// The handshake limiters of the keys in use afterwards.
+    limiters: HashMap<[u8; 32], Arc<RateLimiter>>,
+    /// Sockets the new table no longer holds (removed tunnels, ports changed): kept
+    /// track of until their receive threads let go of them.
+    released: Vec<Arc<TunnelSocket>>,
 }
 
-/// Prepares the tunnels of `new` as `diff` says: new sockets bound (a port in use
-/// refuses the reload), the resulting addresses checked by building a throwaway stack.
+/// Sockets a reload took out of the table, while something (a receive thread in its
+/// last `recv`, at most 250 ms) still holds them: a reload right after can take their
+/// port over instead of failing to bind it.
+#[derive(Default)]
+pub(crate) struct Released(Mutex<Vec<Weak<TunnelSocket>>>);
+
+impl Released {
+    /// The socket on `port` still open, if any.
+    fn take(&self, port: u16) -> Option<Arc<TunnelSocket>> {
+        let mut list = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        list.retain(|w| w.strong_count() > 0);
+        list.iter()
+            .filter_map(Weak::upgrade)
+            .find(|s| s.local_port() == port)
+    }
+
+    fn add(&self, sockets: &[Arc<TunnelSocket>]) {
+        let mut list = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        list.retain(|w| w.strong_count() > 0);
+        list.extend(sockets.iter().map(Arc::downgrade));
+    }
+}
+
+/// Prepares the tunnels of `new` as `diff` says: sockets taken over or bound (a port
+/// in use elsewhere refuses the reload), the resulting addresses checked by building a
+/// throwaway stack. A fixed `listen_port` is taken over from a tunnel that gives it up
+/// in the same reload (removed, renamed, or moved to another port), from the tunnel's
+/// own socket, or from one a reload just before released, so that renaming a tunnel
+/// or swapping two ports works.
 pub(crate) fn plan(shared: &Shared, new: &Config, diff: &ConfigDiff) -> Result<TunnelPlan, String> {
     let mut table: TunnelTable = (*shared.tunnels.load_full()).clone();
-    let mut renewed = Vec::new();
-    let mut added = Vec::new();
     let index_of = |table: &TunnelTable, name: &str| {
         table
             .iter()
@@ -252,26 +287,58 @@ pub(crate) fn plan(shared: &Shared, new: &Config, diff: &ConfigDiff) -> Result<T
             .find(|s| s.name == name)
             .map(|s| s.index)
     };
+    // Sockets given up in this reload, by port.
+    let mut free: HashMap<u16, Arc<TunnelSocket>> = HashMap::new();
+    for change in &diff.tunnels {
+        let gives_up = change.action == TunnelAction::Removed
+            || change.changed.iter().any(|c| c == "listen_port");
+        if let (true, Some(i)) = (gives_up, index_of(&table, &change.name)) {
+            if let Some(s) = &table[i as usize] {
+                free.insert(s.socket.local_port(), s.socket.clone());
+            }
+        }
+    }
+    let socket_for = |ic: &InterfaceConfig,
+                      free: &mut HashMap<u16, Arc<TunnelSocket>>|
+     -> Result<Arc<TunnelSocket>, String> {
+        if let Some(port) = ic.listen_port {
+            if let Some(s) = free.remove(&port).or_else(|| shared.released.take(port)) {
+                return Ok(s);
+            }
+        }
+        bind(&ic.name, ic.listen_port.unwrap_or(0))
+            .map(Arc::new)
+            .map_err(|e| crate::shared::error_line(&e))
+    };
+    let mut limiters: HashMap<[u8; 32], Arc<RateLimiter>> = HashMap::new();
+    let mut limiter_for = |key: &[u8; 32]| {
+        limiters
+            .entry(*key)
+            .or_insert_with(|| shared.limiters.get_or_new(key))
+            .clone()
+    };
+    let mut renewed = Vec::new();
+    let mut added = Vec::new();
+    let mut endpoints = Vec::new();
+    let mut released = Vec::new();
     for change in &diff.tunnels {
         let ic = new.interface(&change.name).map(|(_, ic)| ic);
         let old = index_of(&table, &change.name);
         match (change.action, old, ic) {
-            (TunnelAction::Kept, ..) => {}
+            (TunnelAction::Kept, _, Some(ic)) => {
+                limiter_for(&ic.private_key.0);
+            }
             (TunnelAction::Removed, Some(i), _) => {
-                table[i as usize] = None;
+                if let Some(s) = table[i as usize].take() {
+                    released.push(s.socket.clone());
+                }
                 renewed.push(i);
             }
             (TunnelAction::Added, None, Some(ic)) => {
                 let i = table.len() as IfIndex;
-                let socket = bind(&ic.name, ic.listen_port.unwrap_or(0))
-                    .map_err(|e| crate::shared::error_line(&e))?;
-                table.push(Some(Arc::new(slot(
-                    ic,
-                    i,
-                    Arc::new(socket),
-                    None,
-                    &shared.limiters,
-                ))));
+                let socket = socket_for(ic, &mut free)?;
+                let limiter = limiter_for(&ic.private_key.0);
+                table.push(Some(Arc::new(slot(ic, i, socket, None, limiter))));
                 renewed.push(i);
                 added.push(i);
             }
@@ -279,21 +346,30 @@ pub(crate) fn plan(shared: &Shared, new: &Config, diff: &ConfigDiff) -> Result<T
                 let Some(current) = table[i as usize].clone() else {
                     continue;
                 };
-                let socket = if change.changed.iter().any(|c| c == "listen_port") {
-                    Arc::new(
-                        bind(&ic.name, ic.listen_port.unwrap_or(0))
-                            .map_err(|e| crate::shared::error_line(&e))?,
-                    )
-                } else {
+                let port_changed = change.changed.iter().any(|c| c == "listen_port");
+                let socket = if !port_changed {
                     current.socket.clone()
+                } else if ic.listen_port == Some(current.socket.local_port()) {
+                    // Pinned to the port it already has.
+                    free.remove(&current.socket.local_port());
+                    current.socket.clone()
+                } else {
+                    released.push(current.socket.clone());
+                    socket_for(ic, &mut free)?
                 };
+                let limiter = limiter_for(&ic.private_key.0);
                 let state = if change.action == TunnelAction::Updated {
+                    if let (true, Some(e)) =
+                        (change.changed.iter().any(|c| c == "endpoint"), ic.endpoint)
+                    {
+                        endpoints.push((current.tunnel.clone(), e));
+                    }
                     Some((current.tunnel.clone(), current.tx_errors.clone()))
                 } else {
                     renewed.push(i);
                     None
                 };
-                table[i as usize] = Some(Arc::new(slot(ic, i, socket, state, &shared.limiters)));
+                table[i as usize] = Some(Arc::new(slot(ic, i, socket, state, limiter)));
             }
             (action, old, _) => {
                 return Err(format!(
@@ -304,6 +380,8 @@ pub(crate) fn plan(shared: &Shared, new: &Config, diff: &ConfigDiff) -> Result<T
             }
         }
     }
+    // A socket taken over by another tunnel is not released.
+    released.retain(|r| !table.iter().flatten().any(|s| Arc::ptr_eq(&s.socket, r)));
     let local = local_config(&table, shared.local.load().router_addrs.clone());
     let (global, link_local) = stack_addresses(&local);
     rr_stack::Stack::new(Instant::now(), &global, &link_local)
@@ -313,7 +391,9 @@ pub(crate) fn plan(shared: &Shared, new: &Config, diff: &ConfigDiff) -> Result<T
         local,
         renewed,
         added,
-        keys: new.interfaces.iter().map(|i| i.private_key.0).collect(),
+        endpoints,
+        limiters,
+        released,
     })
 }
 
@@ -348,9 +428,16 @@ impl TunnelPlan {
                 tracing::error!(error = %e, "reload: the stack refused a tunnel's link-local addresses");
             }
         }
-        shared.limiters.retain_used(&self.keys);
+        shared.limiters.set(self.limiters);
+        for (tunnel, endpoint) in self.endpoints {
+            tunnel
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .set_endpoint(endpoint);
+        }
         shared.local.store(Arc::new(self.local));
         shared.tunnels.store(Arc::new(self.table));
+        shared.released.add(&self.released);
         Committed {
             renewed: self.renewed,
             added: self.added,

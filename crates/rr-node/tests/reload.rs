@@ -171,9 +171,9 @@ struct Variant<'a> {
     /// `[[policy]] "in"` rejecting 172.20.17.0/24, the session's import policy.
     policy: bool,
     hold_time: u16,
-    /// A second tunnel, t1 (172.20.9.1/30, to the test's WireGuard peer): its
+    /// A second tunnel (172.20.9.1/30, to the test's WireGuard peer): its name,
     /// `listen_port` (`None`: any) and `mtu`.
-    second_tunnel: Option<(Option<u16>, u16)>,
+    second_tunnel: Option<(&'a str, Option<u16>, u16)>,
     /// A `[roa]` section, as written.
     roa: Option<&'a str>,
     /// More sections, as written.
@@ -214,11 +214,11 @@ addresses = ["fe80::1/64"]
             key = self.key,
             peer = self.peer_key,
         );
-        if let Some((port, mtu)) = v.second_tunnel {
+        if let Some((name, port, mtu)) = v.second_tunnel {
             text.push_str(&format!(
                 r#"
 [[interface]]
-name = "t1"
+name = "{name}"
 private_key = "{key}"
 peer_public_key = "{peer}"
 addresses = ["172.20.9.1/30"]
@@ -538,7 +538,7 @@ fn reload_reevaluates_policies_live_refuses_bad_configs_and_restarts_changed_ses
     let busy = UdpSocket::bind("[::]:0").unwrap();
     let busy_port = busy.local_addr().unwrap().port();
     files.write(&files.text(Variant {
-        second_tunnel: Some((Some(busy_port), 1420)),
+        second_tunnel: Some(("t1", Some(busy_port), 1420)),
         hold_time: 6,
         ..with_policy
     }));
@@ -563,7 +563,7 @@ fn reload_reevaluates_policies_live_refuses_bad_configs_and_restarts_changed_ses
 
     // The same tunnel on any port: added and up at once, the session untouched.
     files.write(&files.text(Variant {
-        second_tunnel: Some((None, 1420)),
+        second_tunnel: Some(("t1", None, 1420)),
         ..with_policy
     }));
     let (refused, kept, reevaluated, restarted, tunnels) = outcome(node.reload(), &files.path);
@@ -593,7 +593,7 @@ fn reload_reevaluates_policies_live_refuses_bad_configs_and_restarts_changed_ses
     // Its MTU changed: updated in place, WireGuard session and counters kept (the
     // next ping needs no handshake), the BGP session still untouched.
     files.write(&files.text(Variant {
-        second_tunnel: Some((None, 1400)),
+        second_tunnel: Some(("t1", None, 1400)),
         ..with_policy
     }));
     let (refused, kept, _, restarted, tunnels) = outcome(node.reload(), &files.path);
@@ -606,10 +606,79 @@ fn reload_reevaluates_policies_live_refuses_bad_configs_and_restarts_changed_ses
         after.rx_packets >= before.rx_packets,
         "{after:?} {before:?}"
     );
+    assert!(
+        after.latest_handshake_secs.is_some(),
+        "a new WireGuard session: {after:?}"
+    );
     assert!(wg.ping(Ipv4Addr::new(172, 20, 0, 1), PATIENCE).is_some());
     let s = session(&socket);
     assert!(s.since_secs >= since, "reset: {} < {since}", s.since_secs);
     assert!(sp.downs.is_empty() && !sp.closed, "{:?}", sp.downs);
+
+    // Pinned to the port it has: updated, the same socket (no bind of a port in use).
+    let port = after.listen_port;
+    files.write(&files.text(Variant {
+        second_tunnel: Some(("t1", Some(port), 1400)),
+        ..with_policy
+    }));
+    let (refused, _, _, _, tunnels) = outcome(node.reload(), &files.path);
+    assert!(refused.is_empty(), "{refused:?}");
+    assert_eq!(tunnels.updated, [changed("t1", &["listen_port"])]);
+    assert_eq!(interfaces(&socket)[1].listen_port, port);
+    assert!(interfaces(&socket)[1].latest_handshake_secs.is_some());
+
+    // Renamed, same port: t1 removed and t9 added in one reload, t9 taking t1's
+    // socket over (binding it anew would fail while t1 holds it); the peer's next
+    // handshake lands on t9 (another index, a new session).
+    files.write(&files.text(Variant {
+        second_tunnel: Some(("t9", Some(port), 1400)),
+        ..with_policy
+    }));
+    let (refused, kept, _, _, tunnels) = outcome(node.reload(), &files.path);
+    assert!(refused.is_empty(), "{refused:?}");
+    assert_eq!(kept, ["feed"]);
+    assert_eq!(
+        (tunnels.added, tunnels.removed),
+        (vec!["t9".to_string()], vec!["t1".to_string()])
+    );
+    let ifs = interfaces(&socket);
+    assert_eq!(
+        ifs.iter()
+            .map(|i| (i.name.as_str(), i.index, i.listen_port))
+            .collect::<Vec<_>>(),
+        [("t0", 0, ifs[0].listen_port), ("t9", 2, port)]
+    );
+    let mut wg = WgPeer::new(&wg_peer_key, &keys::public(&node_key), port);
+    assert!(
+        wg.ping(Ipv4Addr::new(172, 20, 0, 1), PATIENCE).is_some(),
+        "no echo reply through the renamed tunnel: {:?}",
+        interfaces(&socket)
+    );
+
+    // Moved to another port: updated (its WireGuard session kept), the old port
+    // closed once the receive thread lets go of it.
+    let other_port = UdpSocket::bind("[::]:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .unwrap();
+    files.write(&files.text(Variant {
+        second_tunnel: Some(("t9", Some(other_port), 1400)),
+        ..with_policy
+    }));
+    let (refused, _, _, _, tunnels) = outcome(node.reload(), &files.path);
+    assert!(refused.is_empty(), "{refused:?}");
+    assert_eq!(tunnels.updated, [changed("t9", &["listen_port"])]);
+    assert_eq!(interfaces(&socket)[1].listen_port, other_port);
+    let give_up = Instant::now() + PATIENCE;
+    while UdpSocket::bind(("::", port)).is_err() {
+        assert!(Instant::now() < give_up, "port {port} still held");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut wg = WgPeer::new(&wg_peer_key, &keys::public(&node_key), other_port);
+    assert!(
+        wg.ping(Ipv4Addr::new(172, 20, 0, 1), PATIENCE).is_some(),
+        "no echo reply on the new port"
+    );
 
     // 4. The session's hold time changed: restarted with a Cease, connected again.
     files.write(&files.text(Variant {
@@ -621,7 +690,7 @@ fn reload_reevaluates_policies_live_refuses_bad_configs_and_restarts_changed_ses
     assert!(refused.is_empty(), "{refused:?}");
     assert!(kept.is_empty() && reevaluated.is_empty());
     assert_eq!(restarted, [changed("feed", &["hold_time"])]);
-    assert_eq!(tunnels.removed, ["t1"]);
+    assert_eq!(tunnels.removed, ["t9"]);
     assert_eq!(interfaces(&socket).len(), 1);
     assert!(
         wg.ping(Ipv4Addr::new(172, 20, 0, 1), Duration::from_secs(2))
