@@ -758,54 +758,27 @@ impl<'a> BatchSink<'a> {
 
     /// Sends what is gathered.
     pub fn flush(&mut self) {
-        let Self {
-            table,
-            buf,
-            used,
-            segment,
-            count,
-            target,
-            ..
-        } = self;
-        send_gathered(table, buf, used, *segment, count, target);
-    }
-}
-
-/// [`BatchSink::flush`] on the fields it needs (so that a tunnel's slot taken from
-/// `table` may stay borrowed meanwhile).
-fn send_gathered(
-    table: &TunnelTable,
-    buf: &[u8],
-    used: &mut usize,
-    segment: usize,
-    count: &mut usize,
-    target: &mut Option<(IfIndex, SocketAddr)>,
-) {
-    if let Some((iface, to)) = target.take() {
-        if let Some(Some(slot)) = table.get(iface as usize) {
-            let segment = (*count > 1).then_some(segment);
-            slot.send_segments(to, &buf[..*used], segment);
+        if let Some((iface, to)) = self.target.take() {
+            if let Some(Some(slot)) = self.table.get(iface as usize) {
+                let segment = (self.count > 1).then_some(self.segment);
+                slot.send_segments(to, &self.buf[..self.used], segment);
+            }
         }
+        self.used = 0;
+        self.count = 0;
     }
-    *used = 0;
-    *count = 0;
 }
 
 impl Sink for BatchSink<'_> {
     fn transmit(&mut self, iface: IfIndex, packet: &[u8]) {
-        let Some(Some(slot)) = self.table.get(iface as usize) else {
+        // The slot borrows the table, not the sink: the sink may flush meanwhile.
+        let table = self.table;
+        let Some(Some(slot)) = table.get(iface as usize) else {
             return;
         };
         // Room for the packet, WireGuard's padding and header, or a handshake initiation.
         if self.used + packet.len() + 64 + 148 > self.buf.len() {
-            send_gathered(
-                self.table,
-                self.buf,
-                &mut self.used,
-                self.segment,
-                &mut self.count,
-                &mut self.target,
-            );
+            self.flush();
         }
         let start = self.used;
         let out = {
@@ -828,14 +801,7 @@ impl Sink for BatchSink<'_> {
             && self.count < max
             && start + len <= TX_BATCH_BYTES;
         if !joins && self.count > 0 {
-            send_gathered(
-                self.table,
-                self.buf,
-                &mut self.used,
-                self.segment,
-                &mut self.count,
-                &mut self.target,
-            );
+            self.flush();
             self.buf.copy_within(start..start + len, 0);
         }
         if self.count == 0 {
