@@ -13,7 +13,8 @@
 # (a new interface index), b's routes reach a again, a pings b across the router — and
 # BIRD a's session never flaps through either reload. Last, `[router] announce` gains a
 # prefix and `region` is set: both BIRDs receive the new prefix, every prefix of ours
-# carries (64511,41), no session flaps.
+# carries (64511,41), no session flaps; then SIGHUP (region 42) does the same as
+# `ctl reload`.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/checks.sh"
 . "$(dirname "$0")/ctl_checks.sh"
@@ -256,4 +257,23 @@ c_region_community() {
 run_check announce_region_on_new c_region_community a "$NEW4"
 run_check announce_region_on_old c_region_community b "$R_NET4"
 run_check announce_no_flap c_no_flap "$SNAP"
+
+# ---- SIGHUP does what `ctl reload` does: region 42 ----
+RRC_ROUTER='region = 42'
+write_policy_router_config "$W/router.toml"
+sed -i "s|^announce = \[\"$R_NET4\"|announce = [\"$NEW4\", \"$R_NET4\"|" "$W/router.toml"
+# c_sighup_region: SIGHUP to the router (as root, the test's right over its child);
+# the router logs the reload and BIRD a's routes from it carry (64511,42).
+c_sighup_region() {
+    local got
+    echo "+ kill -HUP $ROUTER_PID"
+    kill -HUP "$ROUTER_PID" || return 1
+    wait_until 10 eval '[[ " $(peer_route a "$NEW4" communities) " == *" 64511:42 "* ]]'
+    got=$(peer_route a "$NEW4" communities)
+    echo "a: $NEW4 communities '$got' (want 64511:42 among them)"
+    grep -E "SIGHUP: reloading the config|config reloaded" "$W/router.log" | tail -2
+    grep -q "SIGHUP: reloading the config" "$W/router.log" && [[ " $got " == *" 64511:42 "* ]]
+}
+run_check sighup_reloads c_sighup_region
+run_check sighup_no_flap c_no_flap "$SNAP"
 run_check router_alive_at_end router_alive
