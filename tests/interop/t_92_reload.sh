@@ -254,6 +254,17 @@ c_region_community() {
     echo "$1: $2 communities '$got' (want 64511:41 among them)"
     [[ " $got " == *" 64511:41 "* ]]
 }
+# c_show_routes_prefix PREFIX: `ctl show routes PREFIX` lists exactly PREFIX's routes
+# (our own announce route here), and nothing else of the table.
+c_show_routes_prefix() {
+    local got
+    got=$(ctl show routes "$1" --json | "$PY" -c '
+import json, sys
+print(" ".join(sorted(r["prefix"] + ":" + r["source"] for r in json.load(sys.stdin)["routes"])))')
+    echo "ctl show routes $1 -> $got"
+    [ "$got" = "$1:announce" ]
+}
+run_check show_routes_of_a_prefix c_show_routes_prefix "$NEW4"
 run_check announce_region_on_new c_region_community a "$NEW4"
 run_check announce_region_on_old c_region_community b "$R_NET4"
 run_check announce_no_flap c_no_flap "$SNAP"

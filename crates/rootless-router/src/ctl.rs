@@ -67,7 +67,8 @@ enum ShowWhat {
     /// The BGP sessions, like birdc `show protocols`; with NAME that session in detail
     /// (birdc `show protocols all NAME`), with its filtered routes per reason.
     Bgp { name: Option<String> },
-    /// The routing table, like birdc `show route`: `show routes [for ADDR] [all | filtered]`.
+    /// The routing table, like birdc `show route`: `show routes [PREFIX | for ADDR] [all |
+    /// filtered]`.
     Routes {
         /// `for ADDR`: only the routes of the longest prefix covering ADDR; `all`:
         /// every route with its attributes, also the ones not chosen or filtered;
@@ -82,6 +83,7 @@ enum ShowWhat {
 /// `for ADDR`, `all` and `filtered`, in any order.
 fn routes_request(words: &[String]) -> Result<Request> {
     let mut for_addr = None;
+    let mut prefix = None;
     let mut all = false;
     let mut filtered = false;
     let mut it = words.iter();
@@ -100,13 +102,25 @@ fn routes_request(words: &[String]) -> Result<Request> {
                         .with_context(|| format!("{a:?} is not an IP address"))?,
                 );
             }
-            other => bail!("unexpected {other:?}: expected `for ADDR`, `all` or `filtered`"),
+            net if net.contains('/') => {
+                let n = net
+                    .parse::<ipnet::IpNet>()
+                    .with_context(|| format!("{net:?} is not a prefix"))?;
+                if n.trunc() != n {
+                    bail!("{net:?} has host bits set (the prefix is {})", n.trunc());
+                }
+                prefix = Some(n);
+            }
+            other => {
+                bail!("unexpected {other:?}: expected a PREFIX, `for ADDR`, `all` or `filtered`")
+            }
         }
     }
     Ok(Request::ShowRoutes {
         for_addr,
         all,
         filtered,
+        prefix,
     })
 }
 
@@ -171,8 +185,17 @@ fn narrow(req: &Request, resp: &Response) -> Result<Response> {
                 bail!("no BGP session named \"{name}\"");
             }
         }
-        (Request::ShowRoutes { filtered: true, .. }, Response::Routes { routes }) => {
-            routes.retain(|r| r.filtered);
+        (
+            Request::ShowRoutes {
+                filtered, prefix, ..
+            },
+            Response::Routes { routes },
+        ) => {
+            // What an older node does not filter itself.
+            routes.retain(|r| {
+                (!filtered || r.filtered)
+                    && prefix.is_none_or(|p| r.prefix.parse::<ipnet::IpNet>() == Ok(p))
+            });
         }
         _ => {}
     }
@@ -862,10 +885,26 @@ mod tests {
             Request::ShowRoutes {
                 for_addr: None,
                 all: true,
-                filtered: true
+                filtered: true,
+                prefix: None,
             }
         );
         assert!(routes_request(&w("bogus")).is_err());
+        assert_eq!(
+            routes_request(&w("fd00:1::/48 all")).unwrap(),
+            Request::ShowRoutes {
+                for_addr: None,
+                all: true,
+                filtered: false,
+                prefix: Some("fd00:1::/48".parse().unwrap()),
+            }
+        );
+        let e = routes_request(&w("172.20.1.1/24")).unwrap_err().to_string();
+        assert!(
+            e.contains("host bits set (the prefix is 172.20.1.0/24)"),
+            "{e}"
+        );
+        assert!(routes_request(&w("172.20.1.0/33")).is_err());
     }
 
     #[test]
@@ -901,6 +940,7 @@ mod tests {
             for_addr: None,
             all: true,
             filtered: true,
+            prefix: None,
         };
         let mut both = r.clone();
         if let Response::Routes { routes } = &mut both {

@@ -251,6 +251,7 @@ connect_retry = 1
             for_addr: Some(nodes[2].v4.parse()?),
             all: false,
             filtered: false,
+            prefix: None,
         },
         &|l: &[Response]| {
             l.iter().any(|r| {
@@ -268,6 +269,7 @@ connect_retry = 1
             for_addr: Some(nodes[2].v6.parse()?),
             all: false,
             filtered: false,
+            prefix: None,
         },
         &|l: &[Response]| {
             l.iter().any(|r| {
@@ -284,6 +286,7 @@ connect_retry = 1
             for_addr: None,
             all: false,
             filtered: true,
+            prefix: None,
         },
         &|l: &[Response]| {
             l.iter().any(|r| {
@@ -303,6 +306,7 @@ connect_retry = 1
             for_addr: Some(nodes[2].v4.parse()?),
             all: false,
             filtered: false,
+            prefix: None,
         },
         &|l: &[Response]| {
             l.iter().any(|r| {

@@ -42,6 +42,11 @@ pub enum Request {
         /// clients send `all` with it and keep only `filtered` entries themselves.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         filtered: bool,
+        /// Only the routes of exactly this prefix (birdc `show route PREFIX`). Absent
+        /// from the line when `None`; a node older than this field answers with every
+        /// route, and clients keep the prefix's themselves.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        prefix: Option<ipnet::IpNet>,
     },
     /// The ROA sources (`[roa]` files and RTR servers) and the set in use.
     ShowRoa,
@@ -466,11 +471,13 @@ mod tests {
                 for_addr: Some("172.20.0.1".parse().unwrap()),
                 all: true,
                 filtered: false,
+                prefix: None,
             },
             Request::ShowRoutes {
                 for_addr: None,
                 all: true,
                 filtered: true,
+                prefix: None,
             },
             Request::ShowRoa,
             Request::RouteLookup {
@@ -549,6 +556,7 @@ mod tests {
                 for_addr: None,
                 all: false,
                 filtered: false,
+                prefix: None,
             }
         );
     }
@@ -566,7 +574,8 @@ mod tests {
             line(&Request::ShowRoutes {
                 for_addr: None,
                 all: true,
-                filtered: false
+                filtered: false,
+                prefix: None,
             }),
             r#"{"cmd":"show-routes","all":true}"#
         );
@@ -574,9 +583,25 @@ mod tests {
             line(&Request::ShowRoutes {
                 for_addr: None,
                 all: true,
-                filtered: true
+                filtered: true,
+                prefix: None,
             }),
             r#"{"cmd":"show-routes","all":true,"filtered":true}"#
+        );
+        let with_prefix = Request::ShowRoutes {
+            for_addr: None,
+            all: true,
+            filtered: false,
+            prefix: Some("172.20.0.0/24".parse().unwrap()),
+        };
+        assert_eq!(
+            line(&with_prefix),
+            r#"{"cmd":"show-routes","all":true,"prefix":"172.20.0.0/24"}"#
+        );
+        assert_eq!(
+            decode_request(br#"{"cmd":"show-routes","all":true,"prefix":"172.20.0.0/24"}"#)
+                .unwrap(),
+            with_prefix
         );
         assert_eq!(line(&Request::ShowRoa), r#"{"cmd":"show-roa"}"#);
         assert_eq!(
@@ -612,6 +637,7 @@ mod tests {
                 for_addr: None,
                 all: false,
                 filtered: false,
+                prefix: None,
             },
             Request::ShowRoa,
             Request::RouteLookup {

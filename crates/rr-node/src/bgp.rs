@@ -1187,12 +1187,18 @@ impl Bgp {
     }
 
     /// `ctl show routes [for ADDR] [all | filtered]`.
-    pub fn routes(&self, for_addr: Option<IpAddr>, all: bool, filtered: bool) -> rr_ctl::Response {
+    pub fn routes(
+        &self,
+        for_addr: Option<IpAddr>,
+        prefix: Option<IpNet>,
+        all: bool,
+        filtered: bool,
+    ) -> rr_ctl::Response {
         let views = self.rib.routes(RouteFilter {
             filtered,
             for_addr,
             all: all || filtered,
-            prefix: None,
+            prefix,
         });
         let routes = views.into_iter().map(|v| self.route_entry(v)).collect();
         rr_ctl::Response::Routes { routes }

@@ -466,7 +466,8 @@ impl Control {
                 for_addr,
                 all,
                 filtered,
-            } => self.bgp.routes(for_addr, all, filtered),
+                prefix,
+            } => self.bgp.routes(for_addr, prefix, all, filtered),
             rr_ctl::Request::ShowRoa => self.bgp.roa_status(Instant::now()),
             _ => Response::Error {
                 message: "not a question for the control thread".into(),

@@ -471,47 +471,27 @@ fn answer(shared: &Arc<Shared>, busy: &Arc<AtomicBool>, head: &[u8]) -> Answer {
 }
 
 /// The routes for a lookup: `None` when the node did not answer, `Err` with its error.
+/// An address: every route of its longest match; a prefix: that prefix's routes (one
+/// question of the table's index, whatever the table's size).
 fn routes(shared: &Shared, target: Target) -> Option<Result<Vec<RouteEntry>, String>> {
-    let ask = |for_addr| {
-        query(
-            shared,
-            Request::ShowRoutes {
-                for_addr,
-                all: true,
-                filtered: false,
-            },
-        )
-        .map(|r| match r {
-            Response::Routes { routes } => Ok(routes),
-            Response::Error { message } => Err(message),
-            _ => Err("unexpected answer".to_string()),
-        })
+    let (for_addr, prefix) = match target {
+        Target::Addr(a) => (Some(a), None),
+        Target::Prefix(net) => (None, Some(net)),
     };
-    let net = match target {
-        Target::Addr(a) => return ask(Some(a)),
-        Target::Prefix(net) => net,
-    };
-    let prefix_of = |r: &RouteEntry| r.prefix.parse::<IpNet>().ok();
-    let longest = match ask(Some(net.network()))? {
-        Ok(r) => r,
-        Err(e) => return Some(Err(e)),
-    };
-    let exact = |routes: Vec<RouteEntry>| {
-        routes
-            .into_iter()
-            .filter(|r| prefix_of(r) == Some(net))
-            .collect::<Vec<_>>()
-    };
-    // The longest match of the prefix's first address is the prefix itself, a less
-    // specific one (then the prefix is not in the table), or a more specific one: only
-    // then is the whole table needed to tell.
-    let more_specific = longest
-        .iter()
-        .any(|r| prefix_of(r).is_some_and(|p| p.prefix_len() > net.prefix_len()));
-    if !more_specific {
-        return Some(Ok(exact(longest)));
-    }
-    Some(ask(None)?.map(exact))
+    query(
+        shared,
+        Request::ShowRoutes {
+            for_addr,
+            all: true,
+            filtered: false,
+            prefix,
+        },
+    )
+    .map(|r| match r {
+        Response::Routes { routes } => Ok(routes),
+        Response::Error { message } => Err(message),
+        _ => Err("unexpected answer".to_string()),
+    })
 }
 
 /// Starts a probe on its own thread, unless one is running.

@@ -30,6 +30,7 @@ fn routes_for(socket: &Path, addr: &str) -> Vec<rr_ctl::RouteEntry> {
         for_addr: Some(addr.parse().unwrap()),
         all: true,
         filtered: false,
+        prefix: None,
     };
     match ask(socket, &req) {
         Response::Routes { routes } => routes,

@@ -45,6 +45,7 @@ fn states(socket: &Path) -> Vec<(String, bool, Option<String>)> {
         for_addr: None,
         all: true,
         filtered: false,
+        prefix: None,
     };
     let routes: Vec<RouteEntry> = match ask(socket, &req) {
         Response::Routes { routes } => routes,

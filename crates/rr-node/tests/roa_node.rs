@@ -34,6 +34,7 @@ fn routes(socket: &Path, filtered: bool) -> Vec<RouteEntry> {
         for_addr: None,
         all: !filtered,
         filtered,
+        prefix: None,
     };
     match ask(socket, &req) {
         Response::Routes { routes } => routes,
