@@ -1,9 +1,9 @@
 //! `[looking_glass]`: a read-only web page about the node, over plain HTTP/1.1 on a host
 //! address.
 //!
-//! What it is: one thread with its own `poll` loop (the pieces of [`crate::metrics`]:
+//! What it is: one thread with its own `poll` loop ([`crate::http`]:
 //! bounded heads, read and write deadlines, at most
-//! [`MAX_CONNS`](crate::metrics::MAX_CONNS) connections, one answer each) serving four
+//! [`MAX_CONNS`](crate::http::MAX_CONNS) connections, one answer each) serving four
 //! pages, `GET` or `HEAD` only:
 //!
 //! - `/`: the BGP sessions (`show bgp`) and a form;
@@ -26,17 +26,16 @@
 //! control socket is that).
 
 use crate::control::{ControlMsg, ProbeMode, ProbeRequest};
-use crate::metrics::{accept_into, head_end, query, LINGER, MAX_HEAD, READ_TIME, WRITE_TIME};
+use crate::http::Answer;
+use crate::metrics::query;
 use crate::shared::{NodeError, Shared};
 use ipnet::IpNet;
 use rr_ctl::{BgpSessionStatus, Request, Response, RouteEntry};
 use std::fmt::Write as _;
-use std::io::{ErrorKind, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Echo requests of one ping.
 pub(crate) const PINGS: u32 = 3;
@@ -250,23 +249,6 @@ pub(crate) fn esc(s: &str) -> String {
     out
 }
 
-/// One client connection.
-struct Conn {
-    stream: TcpStream,
-    head: Vec<u8>,
-    state: ConnState,
-    deadline: Instant,
-}
-
-enum ConnState {
-    Reading,
-    /// A probe runs on its own thread; its whole answer comes here.
-    Waiting(mpsc::Receiver<Vec<u8>>),
-    Writing(Vec<u8>, usize),
-    /// Answer sent and our side shut; what the client still sends is dropped.
-    Draining,
-}
-
 /// The one probe running, for all clients; cleared when its thread ends.
 struct ProbeSlot(Arc<AtomicBool>);
 
@@ -276,147 +258,25 @@ impl Drop for ProbeSlot {
     }
 }
 
-/// Serves until shutdown or `stop` (a reload moved or removed it), checked at least
-/// every 250 ms.
+/// Serves until shutdown or `stop` (a reload moved or removed it); the connections are
+/// [`crate::http`]'s.
 pub(crate) fn serve(shared: &Arc<Shared>, listener: TcpListener, stop: &AtomicBool) {
     let busy = Arc::new(AtomicBool::new(false));
-    let mut conns: Vec<Conn> = Vec::new();
-    while !shared.shutdown.load(Ordering::Relaxed) && !stop.load(Ordering::Relaxed) {
-        let now = Instant::now();
-        let waiting = conns
-            .iter()
-            .any(|c| matches!(c.state, ConnState::Waiting(_)));
-        let cap = Duration::from_millis(if waiting { 50 } else { 250 });
-        let wait = conns
-            .iter()
-            .map(|c| c.deadline.saturating_duration_since(now))
-            .fold(cap, Duration::min);
-        let mut fds = Vec::with_capacity(conns.len() + 1);
-        fds.push(libc::pollfd {
-            fd: listener.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        });
-        fds.extend(conns.iter().map(|c| libc::pollfd {
-            fd: c.stream.as_raw_fd(),
-            events: match c.state {
-                ConnState::Writing(..) => libc::POLLOUT,
-                ConnState::Reading | ConnState::Draining => libc::POLLIN,
-                ConnState::Waiting(_) => 0,
-            },
-            revents: 0,
-        }));
-        // SAFETY: `fds` is a valid array of pollfds for descriptors we own, and its
-        // length is what we pass.
-        let n = unsafe {
-            libc::poll(
-                fds.as_mut_ptr(),
-                fds.len() as libc::nfds_t,
-                wait.as_millis().min(250) as libc::c_int + 1,
+    crate::http::serve(
+        shared,
+        listener,
+        stop,
+        "looking glass",
+        |head| answer(shared, &busy, head),
+        || {
+            respond(
+                431,
+                "Request Header Fields Too Large",
+                &message_page("Request too large", "The request is too large."),
+                false,
             )
-        };
-        if n < 0 {
-            std::thread::sleep(Duration::from_millis(10));
-            continue;
-        }
-        let now = Instant::now();
-        let mut keep = Vec::with_capacity(conns.len());
-        for (mut c, pfd) in conns.into_iter().zip(&fds[1..]) {
-            let open = match &c.state {
-                ConnState::Waiting(rx) => match rx.try_recv() {
-                    Ok(out) => {
-                        c.state = ConnState::Writing(out, 0);
-                        c.deadline = now + WRITE_TIME;
-                        step(shared, &busy, &mut c, now)
-                    }
-                    Err(mpsc::TryRecvError::Empty) => {
-                        pfd.revents & (libc::POLLHUP | libc::POLLERR) == 0
-                    }
-                    Err(mpsc::TryRecvError::Disconnected) => false,
-                },
-                _ if pfd.revents != 0 => step(shared, &busy, &mut c, now),
-                _ => true,
-            };
-            if open && now < c.deadline {
-                keep.push(c);
-            }
-        }
-        conns = keep;
-        if fds[0].revents != 0 {
-            accept_into(&listener, &mut conns, "looking glass", |stream| Conn {
-                stream,
-                head: Vec::new(),
-                state: ConnState::Reading,
-                deadline: now + READ_TIME,
-            });
-        }
-    }
-}
-
-/// Reads or writes what the connection is ready for; false when it is done.
-fn step(shared: &Arc<Shared>, busy: &Arc<AtomicBool>, c: &mut Conn, now: Instant) -> bool {
-    let mut buf = [0u8; 4096];
-    let again =
-        |e: std::io::Error| matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted);
-    match &mut c.state {
-        ConnState::Waiting(_) => true,
-        ConnState::Writing(out, done) => match c.stream.write(&out[*done..]) {
-            Ok(n) if n > 0 => {
-                *done += n;
-                if *done == out.len() {
-                    let _ = c.stream.shutdown(std::net::Shutdown::Write);
-                    c.state = ConnState::Draining;
-                    c.deadline = now + LINGER;
-                }
-                true
-            }
-            Ok(_) => false,
-            Err(e) => again(e),
         },
-        ConnState::Draining => match c.stream.read(&mut buf) {
-            Ok(0) => false,
-            Ok(_) => true,
-            Err(e) => again(e),
-        },
-        ConnState::Reading => {
-            let n = match c.stream.read(&mut buf) {
-                Ok(0) => return false,
-                Ok(n) => n,
-                Err(e) => return again(e),
-            };
-            let room = (MAX_HEAD + 1).saturating_sub(c.head.len());
-            c.head.extend_from_slice(&buf[..n.min(room)]);
-            let answer = match head_end(&c.head) {
-                Some(end) => answer(shared, busy, &c.head[..end]),
-                None if c.head.len() > MAX_HEAD => Answer::Now(respond(
-                    431,
-                    "Request Header Fields Too Large",
-                    &message_page("Request too large", "The request is too large."),
-                    false,
-                )),
-                None => return true,
-            };
-            c.head = Vec::new();
-            match answer {
-                Answer::Now(out) => {
-                    c.state = ConnState::Writing(out, 0);
-                    c.deadline = now + WRITE_TIME;
-                    step(shared, busy, c, now)
-                }
-                Answer::Later(rx) => {
-                    c.state = ConnState::Waiting(rx);
-                    c.deadline = now + PROBE_TIME;
-                    true
-                }
-            }
-        }
-    }
-}
-
-enum Answer {
-    Now(Vec<u8>),
-    /// A probe's page, from its thread.
-    Later(mpsc::Receiver<Vec<u8>>),
+    );
 }
 
 fn answer(shared: &Arc<Shared>, busy: &Arc<AtomicBool>, head: &[u8]) -> Answer {
@@ -537,7 +397,7 @@ fn probe(
             let _ = tx.send(page);
         });
     match spawned {
-        Ok(_) => Answer::Later(rx),
+        Ok(_) => Answer::Later(rx, PROBE_TIME),
         // The slot went with the closure and is free again.
         Err(_) => busy_page(),
     }

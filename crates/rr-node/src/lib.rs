@@ -18,6 +18,7 @@ mod bgp;
 mod control;
 mod ctl_server;
 mod exec;
+mod http;
 mod lg;
 mod logging;
 mod metrics;

@@ -2,11 +2,9 @@
 //!
 //! What it is: one thread with its own `poll` loop, serving `GET /metrics` (and `HEAD`)
 //! in the Prometheus text exposition format, version 0.0.4. Every other path is 404,
-//! other methods 405, anything unreadable 400. A request head may be at most
-//! [`MAX_HEAD`] bytes and must arrive within [`READ_TIME`]; at most [`MAX_CONNS`]
-//! connections are held, the oldest one dropped for a new one; one answer per
-//! connection (`Connection: close`). A client that sends nothing, or sends slowly, holds
-//! a slot and nothing else: no thread waits on it, and other scrapes go on.
+//! other methods 405, anything unreadable 400. Connections (head size and time limits,
+//! at most 32 held, one answer each, `Connection: close`) are [`crate::http`]'s: a
+//! client that sends nothing, or sends slowly, holds a slot and nothing else.
 //!
 //! The numbers are the snapshots `ctl` shows: tunnels and data-plane counters read
 //! from the shared state (as `show interfaces`), BGP sessions, FIB sizes and ROA
@@ -19,26 +17,15 @@
 //! ([`render`]) is plain code over `rr-ctl` types, tested without sockets.
 
 use crate::control::ControlMsg;
+use crate::http::Answer;
 use crate::shared::{NodeError, Shared};
 use rr_ctl::{BgpSessionStatus, InterfaceStatus, Request, Response, RoaSourceStatus};
 use std::fmt::Write as _;
-use std::io::{ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::AtomicBool;
 use std::sync::{mpsc, Arc};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
-/// The longest request head (request line and headers) read.
-pub(crate) const MAX_HEAD: usize = 8192;
-/// How long a client has to send its request head.
-pub(crate) const READ_TIME: Duration = Duration::from_secs(5);
-/// How long a client has to take the answer.
-pub(crate) const WRITE_TIME: Duration = Duration::from_secs(10);
-/// How long what a client sends after its answer is read and dropped.
-pub(crate) const LINGER: Duration = Duration::from_secs(2);
-/// Connections held at once; a new one drops the oldest.
-pub(crate) const MAX_CONNS: usize = 32;
 /// How long the control thread has to answer `show bgp` / `show roa` for a scrape.
 const QUERY_WAIT: Duration = Duration::from_secs(5);
 /// The exposition format's content type.
@@ -52,179 +39,17 @@ pub(crate) fn bind(listen: SocketAddr) -> Result<TcpListener, NodeError> {
     Ok(l)
 }
 
-/// One client connection.
-struct Conn {
-    stream: TcpStream,
-    head: Vec<u8>,
-    state: ConnState,
-    deadline: Instant,
-}
-
-enum ConnState {
-    /// Reading the request head into `head`.
-    Reading,
-    /// Writing the answer; how much of it is written.
-    Writing(Vec<u8>, usize),
-    /// Answer sent and our side shut: what the client still sends (a body, the rest of
-    /// an oversized head) is read and dropped until it closes, so that closing does not
-    /// reset the connection before the client has read the answer.
-    Draining,
-}
-
-/// Serves until shutdown or `stop` (a reload moved or removed it), checked at least
-/// every 250 ms.
+/// Serves until shutdown or `stop` (a reload moved or removed it); the connections are
+/// [`crate::http`]'s.
 pub(crate) fn serve(shared: &Arc<Shared>, listener: TcpListener, stop: &AtomicBool) {
-    let mut conns: Vec<Conn> = Vec::new();
-    while !shared.shutdown.load(Ordering::Relaxed) && !stop.load(Ordering::Relaxed) {
-        let now = Instant::now();
-        let wait = conns
-            .iter()
-            .map(|c| c.deadline.saturating_duration_since(now))
-            .fold(Duration::from_millis(250), Duration::min);
-        let mut fds = Vec::with_capacity(conns.len() + 1);
-        fds.push(libc::pollfd {
-            fd: listener.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        });
-        fds.extend(conns.iter().map(|c| libc::pollfd {
-            fd: c.stream.as_raw_fd(),
-            events: match c.state {
-                ConnState::Writing(..) => libc::POLLOUT,
-                ConnState::Reading | ConnState::Draining => libc::POLLIN,
-            },
-            revents: 0,
-        }));
-        // SAFETY: `fds` is a valid array of pollfds for descriptors we own, and its
-        // length is what we pass.
-        let n = unsafe {
-            libc::poll(
-                fds.as_mut_ptr(),
-                fds.len() as libc::nfds_t,
-                wait.as_millis().min(250) as libc::c_int + 1,
-            )
-        };
-        if n < 0 {
-            std::thread::sleep(Duration::from_millis(10));
-            continue;
-        }
-        let now = Instant::now();
-        // Connections first (their indexes are those of `fds`), then new ones.
-        let mut keep = Vec::with_capacity(conns.len());
-        for (mut c, pfd) in conns.into_iter().zip(&fds[1..]) {
-            let open = if pfd.revents != 0 {
-                step(shared, &mut c, now)
-            } else {
-                true
-            };
-            if open && now < c.deadline {
-                keep.push(c);
-            }
-        }
-        conns = keep;
-        if fds[0].revents != 0 {
-            accept_into(&listener, &mut conns, "metrics", |stream| Conn {
-                stream,
-                head: Vec::new(),
-                state: ConnState::Reading,
-                deadline: now + READ_TIME,
-            });
-        }
-    }
-}
-
-/// Takes every waiting connection into `conns` (made by `new`), dropping the oldest held
-/// ones beyond [`MAX_CONNS`]; `what` names the server in the log. Shared by the metrics
-/// and looking-glass servers.
-pub(crate) fn accept_into<C>(
-    listener: &TcpListener,
-    conns: &mut Vec<C>,
-    what: &str,
-    new: impl Fn(TcpStream) -> C,
-) {
-    loop {
-        match listener.accept() {
-            Ok((stream, _)) => {
-                if stream.set_nonblocking(true).is_err() {
-                    continue;
-                }
-                if conns.len() >= MAX_CONNS {
-                    conns.remove(0);
-                }
-                conns.push(new(stream));
-            }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-            Err(e) if e.kind() == ErrorKind::ConnectionAborted => {}
-            Err(e) => {
-                tracing::debug!(error = %e, server = what, "accept");
-                // Out of descriptors, say: the listener stays readable, so without a
-                // pause the level-triggered poll would spin; the next round tries again.
-                std::thread::sleep(std::time::Duration::from_millis(100));
-                return;
-            }
-        }
-    }
-}
-
-/// Reads or writes what the connection is ready for; false when it is done.
-fn step(shared: &Shared, c: &mut Conn, now: Instant) -> bool {
-    let mut buf = [0u8; 4096];
-    let again =
-        |e: std::io::Error| matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted);
-    match &mut c.state {
-        ConnState::Writing(out, done) => match c.stream.write(&out[*done..]) {
-            Ok(n) if n > 0 => {
-                *done += n;
-                if *done == out.len() {
-                    let _ = c.stream.shutdown(std::net::Shutdown::Write);
-                    c.state = ConnState::Draining;
-                    c.deadline = now + LINGER;
-                }
-                true
-            }
-            Ok(_) => false,
-            Err(e) => again(e),
-        },
-        ConnState::Draining => match c.stream.read(&mut buf) {
-            Ok(0) => false,
-            Ok(_) => true,
-            Err(e) => again(e),
-        },
-        ConnState::Reading => {
-            let n = match c.stream.read(&mut buf) {
-                Ok(0) => return false,
-                Ok(n) => n,
-                Err(e) => return again(e),
-            };
-            let room = (MAX_HEAD + 1).saturating_sub(c.head.len());
-            c.head.extend_from_slice(&buf[..n.min(room)]);
-            let answer = match head_end(&c.head) {
-                Some(end) => answer(shared, &c.head[..end]),
-                None if c.head.len() > MAX_HEAD => {
-                    plain(431, "Request Header Fields Too Large", "")
-                }
-                None => return true,
-            };
-            c.head = Vec::new();
-            c.state = ConnState::Writing(answer, 0);
-            c.deadline = now + WRITE_TIME;
-            // Write at once: most answers fit in the socket buffer.
-            step(shared, c, now)
-        }
-    }
-}
-
-/// The length of a complete request head (through the blank line), if there is one.
-pub(crate) fn head_end(head: &[u8]) -> Option<usize> {
-    let crlf = head
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|i| i + 4);
-    let lf = head.windows(2).position(|w| w == b"\n\n").map(|i| i + 2);
-    match (crlf, lf) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
+    crate::http::serve(
+        shared,
+        listener,
+        stop,
+        "metrics",
+        |head| Answer::Now(answer(shared, head)),
+        || plain(431, "Request Header Fields Too Large", ""),
+    );
 }
 
 /// What a request gets, by its request line.
@@ -739,13 +564,6 @@ mod tests {
         assert_eq!(r("GET  /metrics HTTP/1.1\r\n\r\n"), Route::BadRequest);
         assert_eq!(route(b"GET /\xff HTTP/1.1\r\n\r\n"), Route::BadRequest);
         assert_eq!(route(b"\r\n\r\n"), Route::BadRequest);
-    }
-
-    #[test]
-    fn head_ends_at_the_first_blank_line() {
-        assert_eq!(head_end(b"GET / HTTP/1.1\r\nA: b\r\n\r\nbody"), Some(24));
-        assert_eq!(head_end(b"GET / HTTP/1.0\n\n"), Some(16));
-        assert_eq!(head_end(b"GET / HTTP/1.1\r\nA: b\r\n"), None);
     }
 
     fn sample_snapshot<'a>(
