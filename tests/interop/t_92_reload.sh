@@ -56,7 +56,8 @@ sessions_snapshot() {
 }
 
 # c_no_flap "SNAPSHOT": every session Established at both ends, BIRD's since-times the
-# same as in SNAPSHOT and the router's since_secs not smaller (a reset starts them again).
+# same moment as in SNAPSHOT (bird_since_same) and the router's since_secs not smaller
+# (a reset starts them again).
 c_no_flap() {
     local a0 b0 ra0 rb0 a1 b1 ra1 rb1 ok=0
     read -r a0 b0 ra0 rb0 <<<"$1"
@@ -64,7 +65,7 @@ c_no_flap() {
     echo "BIRD a peer_r since '$a0' -> '$a1'; BIRD b peer_r since '$b0' -> '$b1'"
     echo "router peer_a since_secs $ra0 -> $ra1; peer_b $rb0 -> $rb1"
     echo "state: router peer_a $(rtr_state peer_a), peer_b $(rtr_state peer_b); a $(peer_state a), b $(peer_state b)"
-    [ -n "$a0" ] && [ "$a0" = "$a1" ] && [ -n "$b0" ] && [ "$b0" = "$b1" ] || ok=1
+    bird_since_same "$a0" "$a1" && bird_since_same "$b0" "$b1" || ok=1
     [ -n "$ra1" ] && [ "$ra1" -ge "$ra0" ] && [ -n "$rb1" ] && [ "$rb1" -ge "$rb0" ] || ok=1
     rtr_established peer_a && rtr_established peer_b && peer_established a &&
         peer_established b || ok=1
@@ -145,7 +146,7 @@ c_a_no_flap() {
     read -r a1 ra1 <<<"$(a_snapshot)"
     echo "BIRD a peer_r since '$a0' -> '$a1'; router peer_a since_secs $ra0 -> $ra1"
     echo "state: router peer_a $(rtr_state peer_a), a $(peer_state a)"
-    [ -n "$a0" ] && [ "$a0" = "$a1" ] || ok=1
+    bird_since_same "$a0" "$a1" || ok=1
     [ -n "$ra1" ] && [ "$ra1" -ge "$ra0" ] || ok=1
     rtr_established peer_a && peer_established a || ok=1
     return "$ok"
